@@ -1,0 +1,324 @@
+"""Readers (and a writer) for LAMOST low-resolution spectra.
+
+One small function per published layout, one entry point that picks:
+
+* ``dr1-image``: primary image of 5 rows (flux, ivar, "subcontinuum" of ones,
+  and-mask, or-mask); wavelength = 10**(COEFF0 + COEFF1 * i); SNR in SN_U..SN_Z.
+* ``dr2-image`` (DR2-DR7): 5 rows with the wavelength in row 3; SNR in SNRU..SNRZ.
+* ``dr8-table`` (DR8 and later): empty primary HDU with the header and a
+  binary table ``COADD`` of one row with array columns.
+
+Gzipped files of each are read transparently (astropy detects gzip).
+Every refusal is a :class:`LamostFormatError` that names the file.
+"""
+from __future__ import annotations
+
+import glob as _glob
+import gzip
+import os
+import re
+import warnings
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+from astropy.io import fits
+
+from ..spectra import BANDS, Spectrum, SpectrumMeta
+
+FITS_MAGIC = b"SIMPLE  ="
+MAX_HEADER_KEEP = 400  # header cards kept on the spectrum (all of a LAMOST header)
+
+
+class LamostFormatError(ValueError):
+    """A file that is not a readable LAMOST low-resolution spectrum."""
+
+    def __init__(self, path, reason: str):
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+# --------------------------------------------------------------------- helpers
+def _open_bytes_head(path: Path, n: int = 80) -> bytes:
+    with open(path, "rb") as fh:
+        head = fh.read(2)
+    opener = gzip.open if head == b"\x1f\x8b" else open
+    try:
+        with opener(path, "rb") as fh:
+            return fh.read(n)
+    except (OSError, EOFError) as exc:
+        raise LamostFormatError(path, f"cannot decompress ({exc})") from None
+
+
+def _check_path(path: Path) -> None:
+    if not path.exists():
+        raise LamostFormatError(path, "no such file")
+    if path.is_dir():
+        raise LamostFormatError(path, "is a directory, not a FITS file")
+    if path.stat().st_size == 0:
+        raise LamostFormatError(path, "empty file (0 bytes)")
+    if not _open_bytes_head(path, 9).startswith(FITS_MAGIC):
+        raise LamostFormatError(path, "not a FITS file (no SIMPLE card at the start)")
+
+
+def _float(header, key) -> float:
+    v = header.get(key)
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def _str(header, key) -> str | None:
+    v = header.get(key)
+    if v is None:
+        return None
+    v = str(v).strip()
+    return v or None
+
+
+def _release(header, layout: str) -> str | None:
+    m = re.search(r"DR\s*(\d+)", str(header.get("DATA_V", "")), re.I)
+    if m:
+        return f"DR{int(m.group(1))}"
+    return "DR1" if layout == "dr1-image" else None
+
+
+def _meta(header, layout: str, path: Path) -> SpectrumMeta:
+    snr = {}
+    for b in BANDS:
+        key = f"SNR{b.upper()}" if f"SNR{b.upper()}" in header else f"SN_{b.upper()}"
+        snr[b] = _float(header, key)
+    obsid = header.get("OBSID")
+    kic = None
+    m = re.match(r"\s*kplr0*(\d+)", str(header.get("TCOMMENT", "")), re.I)
+    if m:
+        kic = int(m.group(1))
+    keep = {}
+    for card in header.cards[:MAX_HEADER_KEEP]:
+        if card.keyword and card.keyword not in ("COMMENT", "HISTORY", ""):
+            v = card.value
+            keep[card.keyword] = v if isinstance(v, (int, float, str, bool)) else str(v)
+    return SpectrumMeta(
+        obsid=int(obsid) if isinstance(obsid, (int, np.integer)) else None,
+        designation=_str(header, "DESIG"),
+        ra=_float(header, "RA"),
+        dec=_float(header, "DEC"),
+        objclass=_str(header, "CLASS"),
+        subclass=_str(header, "SUBCLASS"),
+        z=_float(header, "Z"),
+        z_err=_float(header, "Z_ERR"),
+        snr=snr,
+        data_release=_release(header, layout),
+        layout=layout,
+        path=str(path),
+        kic=kic,
+        header=keep,
+    )
+
+
+def _is_mrs(hdul, header) -> bool:
+    names = {h.name.upper() for h in hdul}
+    if names & {"COADD_B", "COADD_R"} or any(n.startswith(("B-", "R-")) for n in names):
+        return True
+    text = " ".join(str(header.get(k, "")) for k in ("DATA_V", "OBSMODE", "RESOLUTION"))
+    return "MRS" in text.upper() or "MEDIUM" in text.upper()
+
+
+# ----------------------------------------------------------------- the layouts
+def _read_image(path: Path, hdu) -> tuple[str, tuple]:
+    data = hdu.data
+    if data is None or data.ndim != 2:
+        raise LamostFormatError(path, f"primary image has shape {None if data is None else data.shape}, expected 5 rows")
+    if data.shape[0] != 5:
+        raise LamostFormatError(path, f"primary image has {data.shape[0]} rows, expected 5 (flux, ivar, wavelength, andmask, ormask)")
+    header = hdu.header
+    flux, ivar, row3, andm, orm = (np.asarray(r) for r in data)
+    n = flux.size
+    subcontinuum = "SUBCONTINUUM" in str(header.get("EXTEN0", "")).upper() or np.all(row3 == 1)
+    if subcontinuum:
+        c0, c1 = header.get("COEFF0"), header.get("COEFF1")
+        if c0 is None or c1 is None:
+            raise LamostFormatError(path, "DR1 layout (row 3 is a subcontinuum) but COEFF0/COEFF1 are missing")
+        wave = 10.0 ** (float(c0) + float(c1) * np.arange(n))
+        return "dr1-image", (wave, flux, ivar, andm, orm)
+    return "dr2-image", (row3.astype(np.float64), flux, ivar, andm, orm)
+
+
+def _read_table(path: Path, hdul) -> tuple:
+    try:
+        tab = hdul["COADD"].data
+    except KeyError:
+        raise LamostFormatError(path, "no COADD table extension (DR8+ layout) and no 5-row image (DR1-7 layout)") from None
+    cols = {c.upper() for c in tab.columns.names}
+    need = ["FLUX", "IVAR", "WAVELENGTH", "ANDMASK", "ORMASK"]
+    missing = [c for c in need if c not in cols]
+    if missing:
+        raise LamostFormatError(path, f"COADD table lacks column(s) {', '.join(missing)}")
+    if len(tab) < 1:
+        raise LamostFormatError(path, "COADD table has no rows")
+    row = tab[0]
+    return tuple(np.asarray(row[c]).ravel() for c in ["WAVELENGTH", "FLUX", "IVAR", "ANDMASK", "ORMASK"])
+
+
+def _validate(path: Path, wave, flux, ivar) -> None:
+    if flux.size == 0:
+        raise LamostFormatError(path, "empty flux array")
+    if not (wave.size == flux.size == ivar.size):
+        raise LamostFormatError(path, f"array lengths differ (wavelength {wave.size}, flux {flux.size}, ivar {ivar.size})")
+    if not np.all(np.isfinite(wave)) or np.any(np.diff(wave) <= 0):
+        raise LamostFormatError(path, "wavelength is not finite and strictly increasing")
+    if wave[0] < 2000 or wave[-1] > 20000:
+        raise LamostFormatError(path, f"wavelength range {wave[0]:.0f}-{wave[-1]:.0f} A is not an optical spectrum in Angstrom")
+    good = np.isfinite(flux)
+    if not good.any():
+        raise LamostFormatError(path, "flux is all NaN/inf")
+    if not np.any(flux[good] != 0):
+        raise LamostFormatError(path, "flux is all zero")
+    if np.any(ivar[np.isfinite(ivar)] < 0):
+        raise LamostFormatError(path, "negative inverse variance")
+
+
+# ------------------------------------------------------------------ public API
+def read_lamost(path) -> Spectrum:
+    """Read one LAMOST low-resolution spectrum (any layout, gzipped or not).
+
+    Returns a :class:`~rgbkit.spectra.Spectrum` with vacuum wavelengths in
+    Angstrom. Raises :class:`LamostFormatError` naming the file and the reason.
+    """
+    path = Path(path)
+    _check_path(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with fits.open(path, memmap=False) as hdul:
+                hdul.verify("silentfix")
+                primary = hdul[0]
+                header = primary.header
+                if _is_mrs(hdul, header):
+                    raise LamostFormatError(path, "medium-resolution (MRS) file; rgbkit reads low-resolution (LRS) spectra only")
+                if primary.data is not None and primary.data.size:
+                    layout, arrays = _read_image(path, primary)
+                else:
+                    layout, arrays = "dr8-table", _read_table(path, hdul)
+                meta = _meta(header, layout, path)
+    except LamostFormatError:
+        raise
+    except (OSError, EOFError, ValueError, TypeError, IndexError, KeyError) as exc:
+        raise LamostFormatError(path, f"unreadable or truncated FITS ({type(exc).__name__}: {exc})") from None
+    wave, flux, ivar, andm, orm = arrays
+    wave = np.asarray(wave, dtype=np.float64)
+    flux = np.asarray(flux, dtype=np.float32)
+    ivar = np.asarray(ivar, dtype=np.float32)
+    _validate(path, wave, flux, ivar)
+    return Spectrum(wave, flux, ivar, np.asarray(andm).astype(np.int32), np.asarray(orm).astype(np.int32), meta)
+
+
+def expand_paths(paths_or_glob) -> list[Path]:
+    """A glob string, a folder (all *.fits / *.fits.gz below it) or a list of paths."""
+    if isinstance(paths_or_glob, (str, os.PathLike)):
+        p = Path(paths_or_glob)
+        if p.is_dir():
+            return sorted(q for q in p.rglob("*") if q.name.lower().endswith((".fits", ".fits.gz", ".fit", ".fit.gz")))
+        if any(c in str(paths_or_glob) for c in "*?["):
+            return [Path(q) for q in sorted(_glob.glob(str(paths_or_glob), recursive=True))]
+        return [p]
+    return [Path(q) for q in paths_or_glob]
+
+
+def _read_or_reason(path):
+    try:
+        return read_lamost(path), None
+    except LamostFormatError as exc:
+        return None, exc.reason
+
+
+def read_many(paths_or_glob, workers: int = 1, progress: bool = True):
+    """Read many files; return ``(spectra, refused)``.
+
+    ``refused`` is a list of ``(path, reason)`` for files that could not be
+    read; the run goes on past them. ``workers > 1`` reads in processes.
+    """
+    from tqdm.auto import tqdm
+
+    paths = expand_paths(paths_or_glob)
+    spectra, refused = [], []
+    if workers > 1 and len(paths) > 1:
+        with ProcessPoolExecutor(workers) as pool:
+            results = pool.map(_read_or_reason, paths, chunksize=max(1, len(paths) // (8 * workers)))
+            results = list(tqdm(results, total=len(paths), desc="reading", disable=not progress))
+    else:
+        results = (_read_or_reason(p) for p in tqdm(paths, desc="reading", disable=not progress))
+    for path, (spec, reason) in zip(paths, results):
+        if spec is None:
+            refused.append((str(path), reason))
+        else:
+            spectra.append(spec)
+    return spectra, refused
+
+
+def write_lamost(spectrum: Spectrum, path, layout: str = "dr7", overwrite: bool = True) -> Path:
+    """Write a spectrum as a LAMOST file: ``layout="dr7"`` (5-row image) or
+    ``"dr9"`` (empty primary + COADD table). Gzipped when the name ends .gz.
+
+    Used by the simulator so demo data go through the same readers as real data.
+    """
+    path = Path(path)
+    m = spectrum.meta
+    hdr = fits.Header()
+    hdr["TELESCOP"] = "LAMOST"
+    hdr["FILENAME"] = path.name.replace(".gz", "")
+    for key, val in (m.header or {}).items():
+        if key not in hdr and len(key) <= 8 and key not in ("SIMPLE", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "EXTEND", "PCOUNT", "GCOUNT"):
+            try:
+                hdr[key] = val
+            except (ValueError, TypeError):
+                pass
+    release = m.data_release or ("DR7" if layout == "dr7" else "DR9")
+    hdr["DATA_V"] = f"LAMOST {release}"
+    if m.obsid is not None:
+        hdr["OBSID"] = int(m.obsid)
+    for key, val in (("DESIG", m.designation), ("CLASS", m.objclass), ("SUBCLASS", m.subclass)):
+        if val is not None:
+            hdr[key] = val
+    for key, val in (("RA", m.ra), ("DEC", m.dec), ("Z", m.z), ("Z_ERR", m.z_err)):
+        if np.isfinite(val):
+            hdr[key] = float(val)
+    for b in BANDS:
+        v = m.snr.get(b, float("nan"))
+        if np.isfinite(v):
+            hdr[f"SNR{b.upper()}"] = float(v)
+    if m.kic is not None:
+        hdr["TCOMMENT"] = f"kplr{m.kic:09d}"
+    wave = spectrum.wavelength.astype(np.float32)
+    if layout == "dr7":
+        data = np.vstack([spectrum.flux, spectrum.ivar, wave, spectrum.and_mask, spectrum.or_mask]).astype(np.float32)
+        hdul = fits.HDUList([fits.PrimaryHDU(data, header=hdr)])
+    elif layout == "dr9":
+        n = len(spectrum)
+        cols = [
+            fits.Column(name=name, format=f"{n}E", array=arr.astype(np.float32)[None, :])
+            for name, arr in (
+                ("FLUX", spectrum.flux), ("IVAR", spectrum.ivar), ("WAVELENGTH", wave),
+                ("ANDMASK", spectrum.and_mask), ("ORMASK", spectrum.or_mask),
+                ("NORMALIZATION", np.ones(n, np.float32)),
+            )
+        ]
+        table = fits.BinTableHDU.from_columns(cols, name="COADD")
+        hdul = fits.HDUList([fits.PrimaryHDU(header=hdr), table])
+    else:
+        raise ValueError(f"layout must be 'dr7' or 'dr9', not {layout!r}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".part")
+    if path.name.endswith(".gz"):
+        with gzip.open(tmp, "wb", compresslevel=5) as fh:
+            hdul.writeto(fh)
+    else:
+        hdul.writeto(tmp, overwrite=True)
+    if path.exists() and not overwrite:
+        tmp.unlink()
+        raise FileExistsError(path)
+    os.replace(tmp, path)  # atomic: a killed run never leaves half a file
+    return path

@@ -1,0 +1,171 @@
+"""LAMOST readers on every real file in ../shared/data and on broken input."""
+import gzip
+import shutil
+
+import numpy as np
+import pytest
+from astropy.io import fits
+
+from rgbkit.io.lamost import LamostFormatError, read_lamost, read_many, write_lamost
+
+
+def test_every_real_file_reads_with_sane_values(real_fits):
+    layouts = {}
+    for path in real_fits:
+        s = read_lamost(path)
+        w = s.wavelength
+        # most span 3700-9100 A; DR5 grids vary (3748-3909 px: one starts at 3839 A, shortest ends at 8915 A)
+        assert 3690 < w[0] < 3850 and 8900 < w[-1] < 9110, (path, w[0], w[-1])
+        assert np.all(np.diff(w) > 0)
+        # LAMOST's grid is log-linear with 1e-4 dex steps
+        assert np.allclose(np.diff(np.log10(w)), 1e-4, atol=2e-7), path
+        good = s.ivar > 0
+        assert good.sum() > 0.4 * len(s), path  # worst real file: 48% (sp06-145)
+        assert np.all(np.isfinite(s.flux[good]))
+        with fits.open(path) as h:
+            hdr = h[0].header
+            assert s.meta.designation == hdr["DESIG"].strip()
+            assert s.meta.subclass == str(hdr["SUBCLASS"]).strip()
+            assert s.meta.objclass == str(hdr["CLASS"]).strip()
+            assert s.meta.ra == pytest.approx(hdr["RA"])
+            assert s.meta.z == pytest.approx(hdr["Z"])
+            assert s.meta.obsid == hdr.get("OBSID")
+        assert s.meta.path == str(path)
+        layouts.setdefault(s.meta.layout, set()).add(s.meta.data_release)
+        assert np.isfinite(s.meta.snr["g"])
+    assert layouts == {"dr1-image": {"DR1"}, "dr2-image": {"DR5", "DR6", "DR7"}, "dr8-table": {"DR9", "DR13"}}
+
+
+def test_dr1_wavelength_from_coefficients(shared_data):
+    s = read_lamost(shared_data / "lamost/dr1/spec-55862-B6212_sp06-003.fits")
+    assert len(s) == 3904
+    assert s.wavelength[0] == pytest.approx(10**3.5682)
+    assert s.wavelength[100] == pytest.approx(10 ** (3.5682 + 100e-4))
+    assert s.meta.obsid is None and s.meta.snr["g"] == pytest.approx(71.41)
+    assert s.meta.subclass == "F9"
+
+
+def test_dr7_image_and_dr9_table_of_same_star_agree(shared_data):
+    a = read_lamost(shared_data / "lamost/dr7/spec-55859-F5902_sp01-001_dr7.fits.gz")
+    b = read_lamost(shared_data / "lamost/dr9/spec-55859-F5902_sp01-001.fits.gz")
+    assert (a.meta.layout, b.meta.layout) == ("dr2-image", "dr8-table")
+    assert a.meta.obsid == b.meta.obsid == 101001
+    for name in ("wavelength", "flux", "ivar", "and_mask", "or_mask"):
+        np.testing.assert_allclose(getattr(a, name), getattr(b, name), rtol=1e-6)
+    assert a.meta.snr == b.meta.snr
+
+
+def test_kepler_id_from_tcomment(shared_data):
+    s = read_lamost(shared_data / "lamost/dr6/spec-57287-KP193637N444141V03_sp10-161.fits.gz")
+    assert s.meta.kic == 8098300 and s.meta.data_release == "DR6"
+
+
+def test_dr13_quasar_and_dwarf_metadata(shared_data):
+    classes = {read_lamost(p).meta.objclass for p in (shared_data / "lamost/dr13").glob("*.fits.gz")}
+    assert "QSO" in classes and "STAR" in classes
+
+
+@pytest.mark.parametrize("layout", ["dr7", "dr9"])
+@pytest.mark.parametrize("gz", [False, True])
+def test_write_read_round_trip(tmp_path, shared_data, layout, gz):
+    s = read_lamost(shared_data / "lamost/dr5/spec-55959-B5595902_sp08-132.fits")
+    out = write_lamost(s, tmp_path / ("x.fits" + (".gz" if gz else "")), layout=layout)
+    t = read_lamost(out)
+    np.testing.assert_allclose(t.wavelength, s.wavelength, rtol=1e-6)
+    np.testing.assert_array_equal(t.flux, s.flux)
+    assert t.meta.obsid == s.meta.obsid and t.meta.designation == s.meta.designation
+    assert t.meta.layout == ("dr2-image" if layout == "dr7" else "dr8-table")
+
+
+# ------------------------------------------------------------------ bad input
+def _image(tmp_path, data, name="bad.fits", **hdr):
+    h = fits.PrimaryHDU(np.asarray(data, dtype=np.float32))
+    for k, v in hdr.items():
+        h.header[k] = v
+    p = tmp_path / name
+    h.writeto(p)
+    return p
+
+
+def _good_rows(n=200):
+    w = 10 ** (3.5682 + 1e-4 * np.arange(n))
+    return np.vstack([np.ones(n) * 5, np.ones(n), w, np.zeros(n), np.zeros(n)])
+
+
+def _expect(path, fragment):
+    with pytest.raises(LamostFormatError) as err:
+        read_lamost(path)
+    assert str(path) in str(err.value)
+    assert fragment in err.value.reason
+    assert isinstance(err.value, ValueError)
+
+
+def test_bad_inputs_give_clear_errors(tmp_path, shared_data):
+    txt = tmp_path / "notes.fits"
+    txt.write_text("this is not a FITS file\n" * 10)
+    _expect(txt, "not a FITS file")
+
+    empty = tmp_path / "empty.fits"
+    empty.write_bytes(b"")
+    _expect(empty, "empty file")
+
+    _expect(tmp_path / "missing.fits", "no such file")
+    _expect(tmp_path, "directory")
+
+    real = shared_data / "lamost/dr5/spec-55959-B5595902_sp08-132.fits"
+    trunc = tmp_path / "trunc.fits"
+    trunc.write_bytes(real.read_bytes()[:20000])
+    _expect(trunc, "truncated")
+
+    badgz = tmp_path / "trunc.fits.gz"
+    badgz.write_bytes(gzip.compress(real.read_bytes())[:5000])
+    _expect(badgz, "truncated")
+
+    rows = _good_rows()
+    _expect(_image(tmp_path, rows[:3], "rows3.fits"), "3 rows")
+
+    back = rows.copy()
+    back[2] = back[2][::-1]
+    _expect(_image(tmp_path, back, "backwards.fits"), "strictly increasing")
+
+    zero = rows.copy()
+    zero[0] = 0
+    _expect(_image(tmp_path, zero, "zero.fits"), "all zero")
+
+    nan = rows.copy()
+    nan[0] = np.nan
+    _expect(_image(tmp_path, nan, "nan.fits"), "all NaN")
+
+    neg = rows.copy()
+    neg[1, 10] = -1
+    _expect(_image(tmp_path, neg, "negivar.fits"), "negative inverse variance")
+
+    # A medium-resolution file: coadded blue and red arms as separate tables.
+    cols = [fits.Column(name=c, format="10E", array=np.ones((1, 10), np.float32)) for c in ("FLUX", "IVAR", "WAVELENGTH")]
+    mrs = fits.HDUList([fits.PrimaryHDU(), fits.BinTableHDU.from_columns(cols, name="COADD_B"),
+                        fits.BinTableHDU.from_columns(cols, name="COADD_R")])
+    mrs.writeto(tmp_path / "mrs.fits")
+    _expect(tmp_path / "mrs.fits", "medium-resolution")
+
+    notab = fits.HDUList([fits.PrimaryHDU()])
+    notab.writeto(tmp_path / "notab.fits")
+    _expect(tmp_path / "notab.fits", "no COADD table")
+
+
+def test_read_many_records_refusals_and_goes_on(tmp_path, shared_data):
+    for p in list((shared_data / "lamost/dr9").glob("*.fits.gz"))[:3]:
+        shutil.copy(p, tmp_path / p.name)
+    (tmp_path / "junk.fits").write_text("nope")
+    (tmp_path / "empty.fits.gz").write_bytes(b"")
+    spectra, refused = read_many(tmp_path, progress=False)
+    assert len(spectra) == 3
+    assert sorted(r[0].split("/")[-1] for r in refused) == ["empty.fits.gz", "junk.fits"]
+    assert all(reason for _, reason in refused)
+
+
+def test_read_many_two_workers_matches_serial(shared_data):
+    files = sorted((shared_data / "lamost/dr5").glob("*.fits"))
+    a, _ = read_many(files, progress=False)
+    b, _ = read_many(files, workers=2, progress=False)
+    assert [s.meta.obsid for s in a] == [s.meta.obsid for s in b]
+    np.testing.assert_array_equal(a[3].flux, b[3].flux)
