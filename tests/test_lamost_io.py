@@ -169,3 +169,18 @@ def test_read_many_two_workers_matches_serial(shared_data):
     b, _ = read_many(files, workers=2, progress=False)
     assert [s.meta.obsid for s in a] == [s.meta.obsid for s in b]
     np.testing.assert_array_equal(a[3].flux, b[3].flux)
+
+
+def test_specutils_loader(shared_data):
+    pytest.importorskip("specutils")
+    from specutils import Spectrum as SUSpectrum
+
+    import rgbkit.io.specutils_loader  # noqa: F401  (registers the format)
+
+    path = shared_data / "lamost/dr1/spec-55862-B6212_sp06-003.fits"
+    su = SUSpectrum.read(path, format="LAMOST-LRS")
+    ours = read_lamost(path)
+    np.testing.assert_allclose(su.spectral_axis.value, ours.wavelength)
+    np.testing.assert_array_equal(su.flux.value, ours.flux)
+    assert su.meta["designation"] == "LAMOST J063715.90+271356.5"
+    assert su.mask.sum() == np.sum((ours.ivar <= 0) | (ours.and_mask != 0))
