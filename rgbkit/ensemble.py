@@ -1,0 +1,458 @@
+"""Ensembles of DenseNet-BC regressors: train, save, load, predict mean and spread.
+
+Model averaging as in the paper (Section 4.2): N members trained on the same
+split with different seeds; the prediction is the members' mean and the
+uncertainty their standard deviation (optionally scaled by a factor fitted
+on the validation split so the +-1 sigma interval covers 68%).
+
+A model on disk is a folder::
+
+    card.json               architecture, preprocessing, target, units, data
+                            hash/size/split, per-member epochs and metrics,
+                            library and format versions, date, file hashes
+    member_00.safetensors   one file of weights per member (never a pickle)
+    ...
+    history.json            per-epoch training curves of every member
+
+:meth:`Ensemble.load` checks all of it and raises :class:`ModelFormatError`
+naming the folder and the reason.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import math
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from . import metrics
+from .models.densenet import DenseNet1D, DenseNetConfig, small_config
+from .train import DEFAULT_EPOCHS, TargetScaler, TrainConfig, resolve_device, train_member
+
+__all__ = ["Ensemble", "Prediction", "ModelFormatError", "MODEL_FORMAT_VERSION", "UNITS",
+           "load_pretrained", "data_hash", "PRETRAINED_DIR"]
+
+MODEL_FORMAT_VERSION = 1
+"""Bumped whenever the folder layout or card schema changes incompatibly."""
+UNITS = {"age": "Gyr", "mass": "Msun"}
+CARD = "card.json"
+HISTORY = "history.json"
+PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
+
+
+class ModelFormatError(ValueError):
+    """A model folder that cannot be used: missing files, tampered, wrong version or target."""
+
+    def __init__(self, folder, reason: str):
+        self.folder = str(folder)
+        self.reason = reason
+        super().__init__(f"model folder {self.folder}: {reason}")
+
+
+@dataclass
+class Prediction:
+    """Ensemble output in physical units (``units``)."""
+
+    mean: np.ndarray
+    """Mean over members, (n,)."""
+    std: np.ndarray
+    """Spread over members times the card's ``spread_scale`` (1 if uncalibrated), (n,)."""
+    std_raw: np.ndarray
+    """Plain standard deviation over members, (n,)."""
+    members: np.ndarray
+    """Every member's prediction, (n_members, n)."""
+    target: str
+    units: str
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def data_hash(X: np.ndarray, y: np.ndarray | None = None) -> str:
+    """sha256 of the float32 inputs (and float64 targets): identifies a training set."""
+    h = hashlib.sha256(np.ascontiguousarray(X, dtype=np.float32).tobytes())
+    if y is not None:
+        h.update(np.ascontiguousarray(y, dtype=np.float64).tobytes())
+    return h.hexdigest()
+
+
+def _split(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    if not 0 < val_fraction < 1:
+        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
+    perm = np.random.default_rng(seed).permutation(n)
+    n_val = max(1, int(round(n * val_fraction)))
+    return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+
+
+class Ensemble:
+    """N DenseNet-BC members for one target ("age" in Gyr, "mass" in Msun).
+
+    Build one with :meth:`fit` or :meth:`load`; :meth:`predict` takes
+    preprocessed ``(n, 64, 64)`` arrays, :meth:`predict_spectra` raw spectra.
+    """
+
+    def __init__(self, members: Sequence[DenseNet1D], scaler: TargetScaler, target: str,
+                 card: dict | None = None, histories: list[dict] | None = None,
+                 device: str | torch.device | None = "auto"):
+        if not members:
+            raise ValueError("an ensemble needs at least one member")
+        self.members = [m.eval() for m in members]
+        self.model_config: DenseNetConfig = members[0].config
+        self.scaler = scaler
+        self.target = target
+        self.units = UNITS.get(target, "")
+        self.card = card if card is not None else {}
+        self.histories = histories or []
+        self.spread_scale = float(self.card.get("spread_scale", 1.0))
+        self.device = resolve_device(device)
+        self.folder: Path | None = None
+        self._stacked = None
+
+    def __len__(self) -> int:
+        return len(self.members)
+
+    def __repr__(self) -> str:
+        m = self.card.get("metrics", {}).get("val", {})
+        extra = f", val M1={m['m1']:.3g} {self.units}, M2={m['m2']:.1f}%" if "m2" in m else ""
+        return f"Ensemble(target={self.target!r}, members={len(self)}{extra})"
+
+    @property
+    def preprocessing(self) -> dict | None:
+        return self.card.get("preprocessing")
+
+    # ------------------------------------------------------------------ training
+    @classmethod
+    def fit(
+        cls,
+        X: np.ndarray,
+        y: np.ndarray,
+        target: str,
+        *,
+        n_members: int = 5,
+        model_config: DenseNetConfig | None = None,
+        train_config: TrainConfig | None = None,
+        X_val: np.ndarray | None = None,
+        y_val: np.ndarray | None = None,
+        val_fraction: float = 0.2,
+        split_seed: int = 0,
+        seed: int = 0,
+        preprocessing: dict | None = None,
+        data_name: str | None = None,
+        calibrate: bool = True,
+        callback: Callable[[int, int, dict], bool | None] | None = None,
+        progress: bool = True,
+    ) -> "Ensemble":
+        """Train ``n_members`` networks with seeds ``seed, seed+1, ...``.
+
+        Args:
+            X, y: preprocessed spectra ``(n, 64, 64)`` and targets in physical
+                units. Without ``X_val``/``y_val`` they are split 8:2 at random
+                (``val_fraction``, ``split_seed``), as in the paper.
+            target: "age" or "mass" (sets units and the default epochs 450/350).
+            model_config: architecture (default ``small_config()``).
+            train_config: per-member settings; its ``seed`` is replaced per member.
+            preprocessing: the ``Preprocessor.config`` dict that made ``X``,
+                stored in the card so :meth:`predict_spectra` can repeat it.
+            data_name: a label for the card (e.g. "demo").
+            calibrate: fit the spread scale on the validation split (the
+                coverage before and after goes in the card either way).
+            callback: ``callback(member, epoch, history)`` after every epoch;
+                return True to stop: the current member keeps its best weights
+                and no further members are trained.
+        """
+        from tqdm.auto import tqdm
+
+        if n_members < 1:
+            raise ValueError(f"n_members must be >= 1, got {n_members}")
+        mc = model_config if model_config is not None else small_config()
+        tc = train_config if train_config is not None else TrainConfig(epochs=DEFAULT_EPOCHS.get(target, 450))
+        X = np.asarray(X, dtype=np.float32)
+        y = np.asarray(y, dtype=np.float64).ravel()
+        if (X_val is None) != (y_val is None):
+            raise ValueError("give both X_val and y_val, or neither")
+        if X_val is None:
+            itr, iva = _split(len(X), val_fraction, split_seed)
+            Xt, yt, Xv, yv = X[itr], y[itr], X[iva], y[iva]
+            split = {"method": "random", "val_fraction": val_fraction, "seed": split_seed,
+                     "val_index_sha256": hashlib.sha256(iva.astype(np.int64).tobytes()).hexdigest()}
+        else:
+            Xt, yt = X, y
+            Xv, yv = np.asarray(X_val, dtype=np.float32), np.asarray(y_val, dtype=np.float64).ravel()
+            split = {"method": "given"}
+        results = []
+        stop = False
+        outer = tqdm(range(n_members), desc=f"{target} ensemble", disable=not progress or n_members == 1)
+        for i in outer:
+            cb = None
+            if callback is not None:
+                def cb(epoch, history, _i=i):
+                    nonlocal stop
+                    stop = bool(callback(_i, epoch, history))
+                    return stop
+            r = train_member(Xt, yt, Xv, yv, mc, replace(tc, seed=seed + i), callback=cb,
+                             progress=progress, desc=f"member {i}")
+            results.append(r)
+            outer.set_postfix(M2=f"{r.best_val_m2:.2f}%")
+            if stop:
+                break
+        outer.close()
+        card = {
+            "format_version": MODEL_FORMAT_VERSION,
+            "kind": "rgbkit.Ensemble",
+            "target": target,
+            "units": UNITS.get(target, ""),
+            "architecture": mc.to_dict(),
+            "target_scaler": results[0].scaler.to_dict(),
+            "training": {**{k: v for k, v in tc.to_dict().items() if k not in ("seed", "device")},
+                         "loss": "huber", "optimizer": "adam", "selection": "lowest validation M2"},
+            "preprocessing": preprocessing,
+            "data": {"name": data_name, "sha256": data_hash(Xt, yt), "n_train": int(len(Xt)),
+                     "n_val": int(len(Xv)), "val_sha256": data_hash(Xv, yv), "split": split},
+            "members": [{"seed": r.seed, "best_epoch": r.best_epoch, "epochs_run": r.epochs_run,
+                         "stop_reason": r.stop_reason, "val_m1": r.best_val_m1, "val_m2": r.best_val_m2,
+                         "train_seconds": round(r.seconds, 1)} for r in results],
+            "spread_scale": 1.0,
+        }
+        ens = cls([r.model for r in results], results[0].scaler, target, card,
+                  [r.history for r in results], device=tc.device)
+        ens.evaluate(Xv, yv, calibrate=calibrate)
+        return ens
+
+    def evaluate(self, X_val: np.ndarray, y_val: np.ndarray, calibrate: bool = False) -> dict:
+        """Ensemble and member M1/M2 and 68% coverage on a labelled set; stored in the card.
+
+        With ``calibrate=True`` the spread scale is fitted here and applied to
+        later predictions (coverage before/after are both recorded).
+        """
+        y_val = np.asarray(y_val, dtype=np.float64).ravel()
+        p = self.predict(X_val)
+        mem_m1 = [metrics.m1(y_val, q) for q in p.members]
+        mem_m2 = [metrics.m2(y_val, q) for q in p.members]
+        res = {"n": int(len(y_val)), "m1": metrics.m1(y_val, p.mean), "m2": metrics.m2(y_val, p.mean),
+               "member_m1": mem_m1, "member_m2": mem_m2,
+               "member_m1_range": [min(mem_m1), max(mem_m1)], "member_m2_range": [min(mem_m2), max(mem_m2)],
+               "median_fractional_spread": float(np.median(p.std_raw / p.mean))}
+        if len(self) > 1 and np.all(p.std_raw > 0):
+            scale = metrics.fit_spread_scale(y_val, p.mean, p.std_raw)
+            res["coverage_68_raw"] = metrics.coverage(y_val, p.mean, p.std_raw)
+            res["spread_scale_fit"] = scale
+            res["coverage_68_calibrated"] = metrics.coverage(y_val, p.mean, p.std_raw * scale)
+            if calibrate:
+                self.spread_scale = scale
+                self.card["spread_scale"] = scale
+        res["coverage_68"] = metrics.coverage(y_val, p.mean, p.std_raw * self.spread_scale)
+        self.card.setdefault("metrics", {})["val"] = res
+        return res
+
+    # ------------------------------------------------------------------ inference
+    def _stack(self):
+        """Members' weights stacked for one vmapped forward pass."""
+        if self._stacked is None:
+            import copy
+
+            from torch.func import stack_module_state
+
+            params, buffers = stack_module_state([m.to(self.device) for m in self.members])
+            base = copy.deepcopy(self.members[0]).to("meta")
+            self._stacked = (params, buffers, base)
+        return self._stacked
+
+    def _forward_z(self, xb: torch.Tensor, method: str) -> torch.Tensor:
+        """(n_members, batch) network outputs for one batch."""
+        if method == "vmap":
+            from torch.func import functional_call, vmap
+
+            params, buffers, base = self._stack()
+            return vmap(lambda p, b, x: functional_call(base, (p, b), (x,)),
+                        in_dims=(0, 0, None))(params, buffers, xb)
+        return torch.stack([m(xb) for m in self.members])
+
+    def predict(self, X: np.ndarray, batch_size: int = 1024, method: str = "loop",
+                progress: bool = False) -> Prediction:
+        """Mean and spread over members for preprocessed spectra ``(n, 64, 64)`` float32.
+
+        ``method``: "loop" (one member after another per batch) or "vmap"
+        (members stacked with ``torch.func``); both give the same numbers.
+        """
+        from tqdm.auto import tqdm
+
+        c = self.model_config
+        X = np.asarray(X)
+        if X.ndim == 2 and X.shape[1] == c.in_channels * c.length:
+            X = X.reshape(len(X), c.in_channels, c.length)
+        if X.ndim != 3 or X.shape[1:] != (c.in_channels, c.length):
+            raise ValueError(f"expected preprocessed spectra (n, {c.in_channels}, {c.length}), got {X.shape}")
+        if method not in ("loop", "vmap"):
+            raise ValueError(f"method must be 'loop' or 'vmap', got {method!r}")
+        Xt = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
+        for m in self.members:
+            m.to(self.device).eval()
+        out = []
+        with torch.inference_mode():
+            for i in tqdm(range(0, len(Xt), batch_size), disable=not progress, desc="predict"):
+                out.append(self._forward_z(Xt[i:i + batch_size].to(self.device), method).float().cpu())
+        z = torch.cat(out, 1).double().numpy() if out else np.empty((len(self), 0))
+        members = self.scaler.inverse(z)
+        mean = members.mean(0)
+        std_raw = members.std(0, ddof=1) if len(self) > 1 else np.zeros_like(mean)
+        return Prediction(mean=mean, std=std_raw * self.spread_scale, std_raw=std_raw,
+                          members=members, target=self.target, units=self.units)
+
+    def predict_spectra(self, spectra, batch_size: int = 1024):
+        """Preprocess spectra with the card's settings, then :meth:`predict`.
+
+        Returns ``(prediction, kept, refused)``: ``kept`` indexes the spectra
+        predicted (in ``prediction`` order) and ``refused`` lists
+        ``(index, reason)`` for those the preprocessing dropped.
+        """
+        from . import preprocess
+
+        cfg = self.preprocessing
+        if cfg is None:
+            raise ValueError(f"{self!r} has no preprocessing settings in its card; "
+                             "preprocess the spectra yourself and call predict()")
+        pre = preprocess.Preprocessor.from_config(cfg) if hasattr(preprocess.Preprocessor, "from_config") \
+            else preprocess.Preprocessor(**cfg)
+        batch = pre(spectra)
+        X, kept, refused = _unpack_preprocessed(batch, len(spectra))
+        return self.predict(X, batch_size=batch_size), kept, refused
+
+    # ------------------------------------------------------------------ disk
+    def save(self, folder: str | Path, overwrite: bool = False) -> Path:
+        """Write the folder (card, one safetensors file per member, histories)."""
+        from safetensors.torch import save_file
+
+        from . import __version__
+
+        folder = Path(folder)
+        if folder.exists() and any(folder.iterdir()) and not overwrite:
+            raise FileExistsError(f"{folder} exists and is not empty (pass overwrite=True)")
+        folder.mkdir(parents=True, exist_ok=True)
+        card = json.loads(json.dumps(self.card))  # deep copy, JSON-safe
+        card.update(format_version=MODEL_FORMAT_VERSION, target=self.target, units=self.units,
+                    architecture=self.model_config.to_dict(), target_scaler=self.scaler.to_dict(),
+                    spread_scale=self.spread_scale, library_version=__version__,
+                    created=card.get("created") or _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+        members = card.get("members") or [{} for _ in self.members]
+        if len(members) != len(self.members):
+            members = [{} for _ in self.members]
+        for i, (m, info) in enumerate(zip(self.members, members)):
+            name = f"member_{i:02d}.safetensors"
+            path = folder / name
+            state = {k: v.detach().cpu().contiguous() for k, v in m.state_dict().items()}
+            save_file(state, str(path), metadata={"target": self.target, "format_version": str(MODEL_FORMAT_VERSION)})
+            info.update(file=name, sha256=_sha256(path))
+        card["members"] = members
+        if self.histories:
+            (folder / HISTORY).write_text(json.dumps(self.histories))
+        (folder / CARD).write_text(json.dumps(card, indent=2, allow_nan=True))
+        self.card, self.folder = card, folder
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | Path, target: str | None = None,
+             device: str | torch.device | None = "auto") -> "Ensemble":
+        """Read and check a model folder.
+
+        Raises :class:`ModelFormatError` for a missing folder/card/weights file,
+        an unreadable card, a format version other than
+        :data:`MODEL_FORMAT_VERSION`, a target other than ``target``, a
+        weights file whose sha256 differs from the card's (tampered or
+        corrupted), or weights that do not fit the card's architecture.
+        """
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise ModelFormatError(folder, "not found (or not a folder)")
+        card_path = folder / CARD
+        if not card_path.is_file():
+            raise ModelFormatError(folder, f"missing {CARD}")
+        try:
+            card = json.loads(card_path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise ModelFormatError(folder, f"{CARD} is not valid JSON ({e})") from None
+        if not isinstance(card, dict):
+            raise ModelFormatError(folder, f"{CARD} is not a JSON object")
+        version = card.get("format_version")
+        if version != MODEL_FORMAT_VERSION:
+            newer = isinstance(version, int) and version > MODEL_FORMAT_VERSION
+            raise ModelFormatError(
+                folder, f"model format version {version!r} is incompatible with this rgbkit "
+                f"(reads version {MODEL_FORMAT_VERSION}; {'upgrade rgbkit' if newer else 'retrain the model'})")
+        for key in ("target", "architecture", "target_scaler", "members"):
+            if key not in card:
+                raise ModelFormatError(folder, f"{CARD} lacks the '{key}' entry")
+        if target is not None and card["target"] != target:
+            raise ModelFormatError(folder, f"holds a model for target {card['target']!r}, not {target!r}")
+        try:
+            config = DenseNetConfig.from_dict(card["architecture"])
+            scaler = TargetScaler(**card["target_scaler"])
+        except (TypeError, ValueError) as e:
+            raise ModelFormatError(folder, f"bad architecture or target_scaler in {CARD}: {e}") from None
+        if not card["members"]:
+            raise ModelFormatError(folder, f"{CARD} lists no members")
+        members = []
+        for i, info in enumerate(card["members"]):
+            name = info.get("file")
+            if not name or Path(name).name != name:
+                raise ModelFormatError(folder, f"member {i} has no valid file name in {CARD}")
+            path = folder / name
+            if not path.is_file():
+                raise ModelFormatError(folder, f"missing weights file {name}")
+            digest = _sha256(path)
+            if digest != info.get("sha256"):
+                raise ModelFormatError(folder, f"{name} sha256 {digest[:12]}... differs from the card's "
+                                       f"{str(info.get('sha256'))[:12]}... (file changed or corrupted)")
+            model = DenseNet1D(config)
+            try:
+                model.load_state_dict(load_file(str(path)), strict=True)
+            except (RuntimeError, SafetensorError, OSError) as e:
+                raise ModelFormatError(folder, f"{name} does not fit the card's architecture: {e}") from None
+            members.append(model.eval())
+        histories = []
+        if (folder / HISTORY).is_file():
+            try:
+                histories = json.loads((folder / HISTORY).read_text())
+            except json.JSONDecodeError:
+                histories = []
+        ens = cls(members, scaler, card["target"], card, histories, device=device)
+        ens.folder = folder
+        return ens
+
+
+def _unpack_preprocessed(batch, n: int):
+    """Normalise what a Preprocessor returns to (X, kept indices, refused list)."""
+    if isinstance(batch, tuple):
+        X, *rest = batch
+        kept = np.asarray(rest[0]) if rest else np.arange(len(X))
+        refused = list(rest[1]) if len(rest) > 1 else []
+    else:
+        X = getattr(batch, "X", None)
+        if X is None:
+            X = np.asarray(batch)
+            kept, refused = np.arange(len(X)), []
+        else:
+            kept = np.asarray(getattr(batch, "kept", np.arange(len(X))))
+            refused = list(getattr(batch, "refused", []))
+    if kept.dtype == bool:
+        kept = np.flatnonzero(kept)
+    return np.asarray(X, dtype=np.float32), kept, refused
+
+
+def load_pretrained(target: str = "age", device: str | torch.device | None = "auto") -> Ensemble:
+    """The ensemble shipped with rgbkit for ``target`` ("age" or "mass"), trained on the demo data."""
+    if target not in UNITS:
+        raise ValueError(f"no pretrained model for target {target!r}; choose from {sorted(UNITS)}")
+    return Ensemble.load(PRETRAINED_DIR / target, target=target, device=device)

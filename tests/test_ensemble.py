@@ -1,0 +1,158 @@
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+import rgbkit
+from rgbkit import metrics
+from rgbkit.ensemble import MODEL_FORMAT_VERSION, Ensemble, ModelFormatError
+from rgbkit.models.densenet import tiny_config
+from rgbkit.train import TrainConfig
+
+
+def synthetic(n, seed=0):
+    rng = np.random.default_rng(seed)
+    lam = np.linspace(0, 1, 4096)
+    d = rng.uniform(0, 1, (n, 3))
+    flux = np.repeat((1 - 0.1 * lam)[None], n, 0)
+    for j, c in enumerate((0.2, 0.5, 0.8)):
+        flux -= 0.5 * d[:, j:j + 1] * np.exp(-0.5 * ((lam - c) / 0.003) ** 2)[None]
+    flux += rng.normal(0, 0.01, flux.shape)
+    y = np.exp(0.3 + 1.5 * d[:, 0] + 0.8 * d[:, 1] ** 2)
+    return flux.reshape(n, 64, 64).astype(np.float32), y
+
+
+@pytest.fixture(scope="module")
+def trained():
+    torch.set_num_threads(min(torch.get_num_threads(), 2))
+    X, y = synthetic(150, seed=5)
+    ens = Ensemble.fit(X, y, "age", n_members=3, model_config=tiny_config(dropout=0.1),
+                       train_config=TrainConfig(epochs=4, batch_size=16, lr=2e-3, device="cpu"),
+                       data_name="synthetic", progress=False)
+    return ens, X, y
+
+
+@pytest.fixture
+def saved(trained, tmp_path):
+    ens, X, y = trained
+    return ens.save(tmp_path / "age"), ens, X
+
+
+def test_fit_card_and_metrics(trained):
+    ens, X, y = trained
+    assert len(ens) == 3 and ens.units == "Gyr"
+    card = ens.card
+    assert card["data"]["n_train"] == 120 and card["data"]["n_val"] == 30
+    assert [m["seed"] for m in card["members"]] == [0, 1, 2]
+    v = card["metrics"]["val"]
+    assert v["member_m2_range"][0] <= v["member_m2_range"][1]
+    # The ensemble mean is never worse than the average member (convexity of |.|).
+    assert v["m1"] <= np.mean(v["member_m1"]) + 1e-9
+    assert v["coverage_68_calibrated"] == pytest.approx(metrics.ONE_SIGMA, abs=1 / 30 + 1e-9)
+    assert ens.spread_scale == pytest.approx(v["spread_scale_fit"])
+    p = ens.predict(X[:10])
+    assert p.mean.shape == (10,) and p.members.shape == (3, 10)
+    np.testing.assert_allclose(p.mean, p.members.mean(0))
+    np.testing.assert_allclose(p.std, p.members.std(0, ddof=1) * ens.spread_scale)
+    assert np.all(p.std_raw > 0)  # members differ
+
+
+def test_vmap_equals_loop(trained):
+    ens, X, _ = trained
+    a = ens.predict(X[:50], batch_size=16)
+    b = ens.predict(X[:50], batch_size=16, method="vmap")
+    np.testing.assert_allclose(a.members, b.members, rtol=1e-5)
+
+
+def test_save_load_round_trip(saved):
+    folder, ens, X = saved
+    card = json.loads((folder / "card.json").read_text())
+    assert card["format_version"] == MODEL_FORMAT_VERSION
+    assert card["library_version"] == rgbkit.__version__
+    assert card["target"] == "age" and card["units"] == "Gyr"
+    assert len(card["data"]["sha256"]) == 64 and card["created"]
+    assert all(len(m["sha256"]) == 64 and m["best_epoch"] >= 1 for m in card["members"])
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "card.json", "history.json", "member_00.safetensors", "member_01.safetensors", "member_02.safetensors"]
+    back = Ensemble.load(folder, target="age")
+    np.testing.assert_array_equal(back.predict(X).members, ens.predict(X).members)
+    assert back.spread_scale == ens.spread_scale
+    assert len(back.histories) == 3 and back.histories[0]["epoch"] == [1, 2, 3, 4]
+    with pytest.raises(FileExistsError):
+        ens.save(folder)
+
+
+def test_tampered_weights_refused(saved):
+    folder = saved[0]
+    f = folder / "member_01.safetensors"
+    data = bytearray(f.read_bytes())
+    data[-5] ^= 0x01
+    f.write_bytes(bytes(data))
+    with pytest.raises(ModelFormatError, match=r"member_01.safetensors sha256 .* differs") as e:
+        Ensemble.load(folder)
+    assert str(folder) in str(e.value)
+
+
+def test_missing_file_refused(saved):
+    folder = saved[0]
+    (folder / "member_02.safetensors").unlink()
+    with pytest.raises(ModelFormatError, match="missing weights file member_02.safetensors"):
+        Ensemble.load(folder)
+    (folder / "card.json").unlink()
+    with pytest.raises(ModelFormatError, match="missing card.json"):
+        Ensemble.load(folder)
+    with pytest.raises(ModelFormatError, match="not found"):
+        Ensemble.load(folder / "nope")
+
+
+def _edit_card(folder, **changes):
+    card = json.loads((folder / "card.json").read_text())
+    card.update(changes)
+    (folder / "card.json").write_text(json.dumps(card))
+
+
+def test_wrong_version_refused(saved):
+    folder = saved[0]
+    _edit_card(folder, format_version=MODEL_FORMAT_VERSION + 1)
+    with pytest.raises(ModelFormatError, match="incompatible.*upgrade rgbkit"):
+        Ensemble.load(folder)
+    _edit_card(folder, format_version=0)
+    with pytest.raises(ModelFormatError, match="incompatible.*retrain"):
+        Ensemble.load(folder)
+
+
+def test_wrong_target_and_bad_card_refused(saved):
+    folder = saved[0]
+    with pytest.raises(ModelFormatError, match="target 'age', not 'mass'"):
+        Ensemble.load(folder, target="mass")
+    arch = json.loads((folder / "card.json").read_text())["architecture"]
+    _edit_card(folder, architecture={**arch, "growth_rate": arch["growth_rate"] + 3})
+    with pytest.raises(ModelFormatError, match="does not fit the card's architecture"):
+        Ensemble.load(folder)
+    (folder / "card.json").write_text("{not json")
+    with pytest.raises(ModelFormatError, match="not valid JSON"):
+        Ensemble.load(folder)
+
+
+def test_ensemble_callback_stops_after_member():
+    X, y = synthetic(40, seed=9)
+    calls = []
+
+    def cb(member, epoch, history):
+        calls.append((member, epoch))
+        return member == 1 and epoch == 2
+
+    ens = Ensemble.fit(X, y, "mass", n_members=4, model_config=tiny_config(),
+                       train_config=TrainConfig(epochs=3, batch_size=8, device="cpu"),
+                       callback=cb, progress=False)
+    assert len(ens) == 2 and ens.units == "Msun"
+    assert calls == [(0, 1), (0, 2), (0, 3), (1, 1), (1, 2)]
+    assert ens.card["members"][1]["stop_reason"] == "callback"
+
+
+def test_predict_rejects_bad_shape(trained):
+    ens = trained[0]
+    with pytest.raises(ValueError, match=r"expected preprocessed spectra \(n, 64, 64\)"):
+        ens.predict(np.zeros((3, 32, 64), np.float32))
