@@ -6,8 +6,9 @@ import os
 import sys
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_REAL_DATA = REPO_ROOT.parent / "shared" / "data" / "lamost"
+from .io.paths import REPO_ROOT, shared_data_dir
+
+DEFAULT_REAL_DATA = (shared_data_dir() or REPO_ROOT.parent / "shared" / "data") / "lamost"
 
 
 def summary_table(paths_or_glob, workers: int = 1):
