@@ -308,24 +308,30 @@ class Ensemble:
         return Prediction(mean=mean, std=std_raw * self.spread_scale, std_raw=std_raw,
                           members=members, target=self.target, units=self.units)
 
-    def predict_spectra(self, spectra, batch_size: int = 1024):
-        """Preprocess spectra with the card's settings, then :meth:`predict`.
+    def predict_spectra(self, spectra, batch_size: int = 1024, progress: bool = False):
+        """Preprocess :class:`~rgbkit.spectra.Spectrum` objects with the card's settings, then predict.
 
-        Returns ``(prediction, kept, refused)``: ``kept`` indexes the spectra
-        predicted (in ``prediction`` order) and ``refused`` lists
-        ``(index, reason)`` for those the preprocessing dropped.
+        Returns ``(prediction, prep)``: ``prediction`` has one row per input
+        spectrum in input order, NaN where the preprocessing dropped it;
+        ``prep`` is the :class:`rgbkit.preprocess.PreprocessResult` (``ok``,
+        ``flags`` and ``reasons`` say why a row was dropped).
         """
-        from . import preprocess
+        from .preprocess import Preprocessor
 
-        cfg = self.preprocessing
-        if cfg is None:
+        if self.preprocessing is None:
             raise ValueError(f"{self!r} has no preprocessing settings in its card; "
                              "preprocess the spectra yourself and call predict()")
-        pre = preprocess.Preprocessor.from_config(cfg) if hasattr(preprocess.Preprocessor, "from_config") \
-            else preprocess.Preprocessor(**cfg)
-        batch = pre(spectra)
-        X, kept, refused = _unpack_preprocessed(batch, len(spectra))
-        return self.predict(X, batch_size=batch_size), kept, refused
+        prep = Preprocessor.from_config(self.preprocessing).run_spectra(list(spectra), progress=progress)
+        return self._scatter(self.predict(prep.X[prep.ok], batch_size=batch_size), prep.ok), prep
+
+    def _scatter(self, p: Prediction, ok: np.ndarray) -> Prediction:
+        """Expand predictions for the rows where ``ok`` to all rows (NaN elsewhere)."""
+        def full(a):
+            out = np.full(a.shape[:-1] + ok.shape, np.nan)
+            out[..., ok] = a
+            return out
+
+        return Prediction(full(p.mean), full(p.std), full(p.std_raw), full(p.members), p.target, p.units)
 
     # ------------------------------------------------------------------ disk
     def save(self, folder: str | Path, overwrite: bool = False) -> Path:
@@ -430,25 +436,6 @@ class Ensemble:
         ens = cls(members, scaler, card["target"], card, histories, device=device)
         ens.folder = folder
         return ens
-
-
-def _unpack_preprocessed(batch, n: int):
-    """Normalise what a Preprocessor returns to (X, kept indices, refused list)."""
-    if isinstance(batch, tuple):
-        X, *rest = batch
-        kept = np.asarray(rest[0]) if rest else np.arange(len(X))
-        refused = list(rest[1]) if len(rest) > 1 else []
-    else:
-        X = getattr(batch, "X", None)
-        if X is None:
-            X = np.asarray(batch)
-            kept, refused = np.arange(len(X)), []
-        else:
-            kept = np.asarray(getattr(batch, "kept", np.arange(len(X))))
-            refused = list(getattr(batch, "refused", []))
-    if kept.dtype == bool:
-        kept = np.flatnonzero(kept)
-    return np.asarray(X, dtype=np.float32), kept, refused
 
 
 def load_pretrained(target: str = "age", device: str | torch.device | None = "auto") -> Ensemble:

@@ -156,3 +156,28 @@ def test_predict_rejects_bad_shape(trained):
     ens = trained[0]
     with pytest.raises(ValueError, match=r"expected preprocessed spectra \(n, 64, 64\)"):
         ens.predict(np.zeros((3, 32, 64), np.float32))
+
+
+def test_predict_spectra_runs_card_preprocessing(saved):
+    from rgbkit.preprocess import Preprocessor
+    from rgbkit.spectra import Spectrum
+
+    folder, ens, _ = saved
+    ens = Ensemble.load(folder)
+    ens.card["preprocessing"] = Preprocessor().config
+    rng = np.random.default_rng(0)
+    wl = np.arange(3700.0, 9100.0, 1.3)
+    spectra = []
+    for i in range(3):
+        flux = (1000 + 200 * np.sin(wl / 300) - 300 * np.exp(-0.5 * ((wl - 5175) / 5) ** 2)
+                + rng.normal(0, 5, wl.size)).astype(np.float32)
+        if i == 1:
+            flux[(wl > 6300) & (wl < 6850)] = 0  # the paper's missing window: dropped
+        spectra.append(Spectrum(wl, flux, np.ones_like(flux), np.zeros(wl.size, np.int32), np.zeros(wl.size, np.int32)))
+    p, prep = ens.predict_spectra(spectra)
+    assert prep.ok.tolist() == [True, False, True]
+    assert "zero-flux pixels" in prep.reasons[1]
+    assert np.isnan(p.mean[1]) and np.isnan(p.members[:, 1]).all()
+    direct = ens.predict(Preprocessor().run([s.wavelength for s in spectra], [s.flux for s in spectra]).X[[0, 2]])
+    np.testing.assert_allclose(p.mean[[0, 2]], direct.mean)
+    np.testing.assert_allclose(p.std[[0, 2]], direct.std)
