@@ -31,6 +31,15 @@ Choices made here, from the paper's text:
   uses a signed max; for a level whose coefficients are all negative that
   gives T < 0, and soft thresholding with T < 0 *inflates* coefficients.)
 
+What the rule does: T_k = 5% of the largest coefficient, so a level's
+strongest feature always shrinks by 5% (a step edge comes back 0.95 high) and
+white noise loses only about a quarter of its power (its max is ~4 sigma, so
+T ~ 0.2 sigma). On noisy spectra (noise ~0.05 of the min-max range) the output
+is closer to the truth than the input; on clean ones (noise ~0.005) the 5%
+shrinkage of the strong continuum/line coefficients outweighs the noise
+removed. ``threshold="universal"`` (Donoho's sigma sqrt(2 ln n)) is the
+textbook alternative, kept as an option.
+
 Haar is implemented directly in NumPy (pairwise sums and differences divided
 by sqrt(2)), several times faster than ``pywt.wavedec`` on 2D arrays; other
 wavelets, and lengths not divisible by 2**N, go through PyWavelets. Tests check
