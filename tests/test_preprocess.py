@@ -72,7 +72,15 @@ def test_resample_ragged_grids_equal_np_interp():
         fls.append(rng.uniform(1, 2, wl.size).astype(np.float32))
     wls.append(wls[0].copy())  # a repeated grid goes through the grouped path
     fls.append(fls[0] * 2)
+    for m in (3909, 3890, 3000, 2500):  # LAMOST-like: one log-linear grid cut at different lengths
+        wls.append(LAMOST_WL[:m])
+        fls.append(rng.uniform(1, 2, m).astype(np.float32))
+    bent = LAMOST_WL.copy()
+    bent[2000:] += 0.3  # same start and step, then differs: must not share the family's plan
+    wls.append(bent)
+    fls.append(rng.uniform(1, 2, bent.size).astype(np.float32))
     out, flags = resample(wls, fls)
+    assert (flags == 0).all()
     for w, f, o in zip(wls, fls, out):
         ref = np.interp(GRID, w, f.astype(np.float64), left=0.0, right=0.0)
         np.testing.assert_allclose(o, ref, rtol=1e-5)
@@ -113,6 +121,9 @@ def test_resample_flags_bad_input_without_exceptions():
     # NaN/inf are treated as missing (0): the same as interpolating a spectrum with zeros there
     zeroed = np.where(np.isfinite(nan_f), nan_f, 0).astype(np.float64)
     np.testing.assert_allclose(out[row], np.interp(GRID, good_w, zeroed), rtol=1e-5)
+    # a member of a LAMOST-like family that ends before 4,000 A
+    _, f3 = resample([LAMOST_WL, LAMOST_WL[:100]], [np.ones(3909, np.float32), np.ones(100, np.float32)])
+    assert f3.tolist() == [0, Flag.NO_OVERLAP]
     # shared-grid path: a bad grid flags every row
     _, f2 = resample(good_w[::-1], np.stack([good_f, good_f]))
     assert (f2 == Flag.BAD_WAVELENGTH).all()
