@@ -343,3 +343,29 @@ def test_every_real_file_is_finite_or_flagged(real_fits):
         s = spectra[i]
         ref = np.interp(GRID, s.wavelength, s.flux.astype(np.float64), left=0.0, right=0.0)
         np.testing.assert_allclose(res.stages["resampled"][i], ref, rtol=1e-5, atol=1e-3)
+
+
+def test_raw_vs_denoised_plot_renders_with_its_data():
+    import holoviews as hv
+    from bokeh.models import ColumnDataSource, GridPlot
+
+    from rgbkit.plots import raw_vs_denoised
+
+    rng = np.random.default_rng(10)
+    res = Preprocessor().run(LAMOST_WL, _spectrum_flux(rng, 2), keep_stages=True)
+    raw, den = res.stages["normalised"][1], res.stages["denoised"][1]
+    fig = hv.render(raw_vs_denoised(res.wavelength, raw, den), backend="bokeh")
+    assert isinstance(fig, GridPlot)
+    data = [s.data for s in fig.select(dict(type=ColumnDataSource))]
+    fluxes = [d for d in data if "flux" in d]
+    resid = [d for d in data if "residual" in d]
+    assert len(fluxes) == 2 and len(resid) == 1
+    for d in fluxes + resid:
+        np.testing.assert_array_equal(d["wavelength"], res.wavelength)
+    got = sorted((np.asarray(d["flux"]) for d in fluxes), key=lambda a: np.abs(a - raw).max())
+    np.testing.assert_allclose(got[0], raw, rtol=1e-6)
+    np.testing.assert_allclose(got[1], den, rtol=1e-6)
+    np.testing.assert_allclose(resid[0]["residual"], raw.astype(np.float64) - den, atol=1e-6)
+    assert 0 < np.abs(resid[0]["residual"]).max() < 0.2  # denoising changed it, but not much
+    with pytest.raises(ValueError, match="one length"):
+        raw_vs_denoised(res.wavelength, raw[:10], den)
