@@ -501,6 +501,8 @@ class Preprocessor:
         Chunks of ``chunk_size`` rows bound memory; ``n_jobs`` threads work on
         chunks in parallel (NumPy releases the GIL).
         """
+        if isinstance(flux, (list, tuple)) and not isinstance(wavelength, (list, tuple)) and np.ndim(wavelength) == 1:
+            wavelength = [wavelength] * len(flux)  # rows may differ in length: check each
         ragged = isinstance(wavelength, (list, tuple)) or np.ndim(wavelength) == 2
         if ragged:
             if len(wavelength) != len(flux):

@@ -369,3 +369,12 @@ def test_raw_vs_denoised_plot_renders_with_its_data():
     assert 0 < np.abs(resid[0]["residual"]).max() < 0.2  # denoising changed it, but not much
     with pytest.raises(ValueError, match="one length"):
         raw_vs_denoised(res.wavelength, raw[:10], den)
+
+
+def test_shared_grid_with_list_of_fluxes_and_empty_batch():
+    wl = np.linspace(3800, 9000, 3000)
+    rng = np.random.default_rng(11)
+    res = Preprocessor().run(wl, [rng.random(3000), rng.random(2999)])
+    assert res.flags.tolist() == [0, Flag.EMPTY] and "lengths differ" in res.reasons[1]
+    empty = Preprocessor().run([], [])
+    assert empty.X.shape == (0, 64, 64) and empty.summary()["n"] == 0
