@@ -19,9 +19,10 @@ Choices made here, from the paper's text:
   Eq. 4 is, word for word, the level formula of ``pywt.dwt_max_level``, and the
   widely copied PyWavelets denoising recipe it comes with thresholds each
   level at a fraction of that level's max (``"max_level"``). The consequences
-  decide it: on the real LAMOST spectra in ../shared/data, ``"max_all"`` sets T
-  from the coarsest coefficients (the continuum shape, ~15 on the [0, 1]
-  scale), which zeroes every detail coefficient of levels 1-6, i.e. all
+  decide it: on the real LAMOST spectra in ../shared/data, the largest detail
+  coefficient is a coarse one carrying the continuum shape (~15 for a
+  spectrum normalised to [0, 1]), so ``"max_all"`` gives T ~ 0.75, which zeroes
+  every detail coefficient of levels 1-6, i.e. all
   structure narrower than ~64 A: no absorption lines survive and the residual
   is 2.5x the pipeline's own noise (median). ``"max_level"`` removes a residual
   of 0.8x the pipeline noise (median) and keeps the lines, which is what a
@@ -41,7 +42,8 @@ removed. ``threshold="universal"`` (Donoho's sigma sqrt(2 ln n)) is the
 textbook alternative, kept as an option.
 
 Haar is implemented directly in NumPy (pairwise sums and differences divided
-by sqrt(2)), several times faster than ``pywt.wavedec`` on 2D arrays; other
+by sqrt(2)), ~2x faster than chunked ``pywt.wavedec`` on 2D arrays and ~10x a
+per-row loop (benchmarks/results/preprocess.md); other
 wavelets, and lengths not divisible by 2**N, go through PyWavelets. Tests check
 the two paths agree to ~1e-6.
 """
