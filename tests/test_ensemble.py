@@ -181,3 +181,22 @@ def test_predict_spectra_runs_card_preprocessing(saved):
     direct = ens.predict(Preprocessor().run([s.wavelength for s in spectra], [s.flux for s in spectra]).X[[0, 2]])
     np.testing.assert_allclose(p.mean[[0, 2]], direct.mean)
     np.testing.assert_allclose(p.std[[0, 2]], direct.std)
+
+
+def test_plots_of_training_and_predictions(trained):
+    import holoviews as hv
+
+    from rgbkit import plots
+
+    ens, X, y = trained
+    curves = plots.training_curves(ens.histories)
+    assert len(curves) == 3 * 2 + 1  # train + validation per member, best-epoch marks
+    marks = [e for e in curves if isinstance(e, hv.Scatter)][0]
+    assert list(marks.dimension_values("epoch")) == [m["best_epoch"] for m in ens.card["members"]]
+    p = ens.predict(X[:40])
+    fig = plots.pred_vs_true(y[:40], p.mean, p.std, target="age")
+    assert f"M2 = {metrics.m2(y[:40], p.mean):.1f}%" in fig.opts.get().kwargs["title"]
+    hv.render(fig, backend="bokeh")
+    hv.render(plots.training_curves(ens.histories[0], "m2"), backend="bokeh")
+    with pytest.raises(ValueError, match="metric"):
+        plots.training_curves(ens.histories, "r2")
