@@ -1,0 +1,242 @@
+"""The survey catalog: real files, out-of-domain flags, formats, resumption, Dask."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from rgbkit.catalog import (COLUMNS, OOD, ModelRef, build_catalog, line_indices, read_catalog,
+                            score_files)
+from rgbkit.classify import Classifier
+from rgbkit.ensemble import Ensemble
+from rgbkit.models.densenet import DenseNet1D, tiny_config
+from rgbkit.preprocess import target_grid
+from rgbkit.train import TargetScaler
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _tiny(target, n=3, seed=0):
+    torch.manual_seed(seed)
+    if target == "class":
+        return Classifier([DenseNet1D(tiny_config(head="classification", num_classes=2)) for _ in range(2)])
+    scaler = TargetScaler("log", 1.0, 0.5) if target == "age" else TargetScaler("log", 0.1, 0.2)
+    return Ensemble([DenseNet1D(tiny_config()) for _ in range(n)], scaler, target, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def models():
+    return {"age": _tiny("age"), "mass": _tiny("mass", seed=1), "classifier": _tiny("class")}
+
+
+@pytest.fixture(scope="module")
+def model_dirs(models, tmp_path_factory):
+    d = tmp_path_factory.mktemp("models")
+    for k, m in models.items():
+        m.save(d / k)
+    return d
+
+
+@pytest.fixture(scope="module")
+def real_catalog(real_fits, models, tmp_path_factory):
+    out = tmp_path_factory.mktemp("cat")
+    path = build_catalog(real_fits, out, workers=0, chunk_size=64, progress=False, **models)
+    return read_catalog(path), out
+
+
+def test_line_index_of_a_known_line():
+    grid = target_grid()
+    flux = np.ones((2, grid.size), np.float32) * np.array([[2.0], [5.0]], np.float32)
+    depth, sigma = 0.4, 2.0  # EW = depth * sigma * sqrt(2 pi)
+    line = 1 - depth * np.exp(-0.5 * ((grid - 5178.0) / sigma) ** 2)
+    flux *= line.astype(np.float32)
+    ew = line_indices(flux, grid)
+    assert ew["mgb"] == pytest.approx([depth * sigma * np.sqrt(2 * np.pi)] * 2, rel=1e-3)
+    assert np.abs(ew["halpha"]).max() < 1e-5
+
+
+def test_real_files_one_row_each_with_documented_columns(real_catalog, real_fits):
+    df, out = real_catalog
+    assert list(df.columns) == list(COLUMNS)
+    assert len(df) == len(real_fits) == df["file"].nunique()
+    assert set(df["file"]) == {str(p) for p in real_fits}
+    assert df["read_ok"].all() and len(pd.read_csv(out / "errors.csv")) == 0
+    star = df["objclass"] == "STAR"
+    assert df.loc[star & df["pre_ok"], "age"].notna().all()
+    assert (df.loc[df["age"].notna(), "age_lo"] <= df.loc[df["age"].notna(), "age"]).all()
+    assert ((df["p_rgb"] >= 0) & (df["p_rgb"] <= 1)).sum() == (star & df["pre_ok"]).sum()
+
+
+def test_out_of_domain_stars_are_flagged(real_catalog):
+    df, _ = real_catalog
+    sub = df["subclass"].fillna("")
+    a_stars = sub.str.startswith("A")
+    assert a_stars.sum() >= 20
+    assert (df.loc[a_stars, "ood_flags"] & int(OOD.HOT)).all() and not df.loc[a_stars, "giant"].any()
+    m_types = sub.str.match(r"^(M|dM)")
+    assert m_types.sum() >= 15 and (df.loc[m_types, "ood_flags"] & int(OOD.COOL)).all()
+    qso = df["objclass"] == "QSO"
+    assert qso.sum() == 1 and df.loc[qso, "ood"].all() and "not a star (CLASS QSO)" in df.loc[qso, "ood_reason"].iat[0]
+    assert np.isnan(df.loc[qso, "age"]).all()  # no age for a quasar
+    unknown = df["objclass"] == "Unknown"
+    assert df.loc[unknown, "ood"].all()
+    dm5 = sub == "dM5"
+    assert "M type" in df.loc[dm5, "ood_reason"].iat[0] and "low SNR" in df.loc[dm5, "ood_reason"].iat[0]
+    # every flagged row says why, every clean row says nothing
+    assert (df["ood"] == (df["ood_reason"] != "")).all()
+    assert (df["ood"] == (df["ood_flags"] != 0)).all()
+
+
+def test_giant_flag_agrees_with_lasp_logg(real_catalog, shared_data):
+    from rgbkit.io.labels import crossmatch, normalise_designation, read_labels
+
+    df, _ = real_catalog
+    df = df.assign(designation=[normalise_designation(v) for v in df["designation"]])
+    labels = read_labels(shared_data / "catalogs" / "B6212_lasp_dr1_labels.csv")
+    m, _, _ = crossmatch(df.rename(columns={"file": "path"}), labels, by="designation")
+    m = m[m["logg"].notna()]
+    assert len(m) == 90
+    truth = (m["logg"] < 3.5).to_numpy()
+    giant = m["giant"].to_numpy(bool)
+    agreement = (giant == truth).mean()
+    # measured: 86 of 90 agree (95.6%); 14 of 16 LASP giants found, 2 dwarfs called giants
+    assert agreement >= 0.95, agreement
+    assert (giant & truth).sum() >= 14 and (giant & ~truth).sum() <= 2
+
+
+def test_formats_carry_column_docs(real_fits, models, tmp_path):
+    files = real_fits[::15]
+    frames = {}
+    for fmt in ("parquet", "fits", "csv"):
+        path = build_catalog(files, tmp_path / fmt, fmt=fmt, workers=0, progress=False, **models)
+        assert path.name == f"catalog.{fmt}"
+        frames[fmt] = read_catalog(path)
+        assert len(frames[fmt]) == len(files)
+    import pyarrow.parquet as pq
+    from astropy.table import Table
+
+    schema = pq.read_schema(tmp_path / "parquet" / "catalog.parquet")
+    assert schema.field("age").metadata[b"unit"] == b"Gyr"
+    assert json.loads(schema.metadata[b"rgbkit"])["columns"]["mass"]["unit"] == "Msun"
+    t = Table.read(tmp_path / "fits" / "catalog.fits")
+    assert str(t["mass"].unit) == "solMass" and "calibration" in t["age_std"].description
+    head = (tmp_path / "csv" / "catalog.csv").read_text().splitlines()
+    assert "# age [Gyr]: age, mean over the age ensemble's members" in head
+    for fmt in ("fits", "csv"):
+        np.testing.assert_allclose(frames[fmt]["age"], frames["parquet"]["age"], rtol=1e-6)
+        assert list(frames[fmt]["file"]) == list(frames["parquet"]["file"])
+
+
+def test_bad_files_get_a_row_and_an_error_line(real_fits, models, tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    shutil.copy(real_fits[0], src / "good.fits")
+    (src / "text.fits").write_text("not a fits file at all")
+    (src / "cut.fits").write_bytes(real_fits[1].read_bytes()[:5000])
+    path = build_catalog(src, tmp_path / "out", workers=0, progress=False, **models)
+    df = read_catalog(path).set_index(pd.Index([Path(f).name for f in read_catalog(path)["file"]]))
+    assert len(df) == 3 and df.loc["good.fits", "read_ok"] and not df.loc["text.fits", "read_ok"]
+    assert df.loc["cut.fits", "ood_flags"] & int(OOD.UNREADABLE)
+    err = pd.read_csv(tmp_path / "out" / "errors.csv")
+    assert sorted(Path(f).name for f in err["file"]) == ["cut.fits", "text.fits"]
+    assert err["reason"].str.contains("SIMPLE").any() and err["reason"].str.contains("truncated").any()
+
+
+def test_resume_skips_done_and_drops_orphans(real_fits, models, tmp_path):
+    files = real_fits[:40]
+    out = tmp_path / "out"
+    build_catalog(files[:20], out, workers=0, chunk_size=10, progress=False, **models)
+    parts = sorted((out / "parts").glob("part-*.json"))
+    assert len(parts) == 2
+    # a killed run can leave a part without its manifest and a temporary file
+    shutil.copy(parts[0].with_suffix(".parquet"), out / "parts" / "part-000007.parquet")
+    (out / "parts" / "part-000008.parquet.tmp123").write_bytes(b"half")
+    path = build_catalog(files, out, workers=0, chunk_size=10, progress=False, **models)
+    df = read_catalog(path)
+    assert len(df) == 40 and df["file"].nunique() == 40
+    assert not (out / "parts" / "part-000007.parquet").exists()
+
+
+def test_killed_run_resumes_without_loss_or_duplicates(real_fits, model_dirs, tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    for k in range(2):  # 302 inputs: long enough to be killed half way
+        for i, p in enumerate(real_fits):
+            (src / f"c{k}_{i:03d}_{p.name}").symlink_to(p)
+    n = len(list(src.iterdir()))
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "rgbkit.cli", "catalog", str(src), "-o", str(out), "--workers", "0",
+           "--chunk-size", "8", "--quiet", "--age-model", str(model_dirs / "age"),
+           "--mass-model", str(model_dirs / "mass"), "--classifier", str(model_dirs / "classifier")]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 60
+    while time.time() < deadline and len(list((out / "parts").glob("*.json"))) < 3:
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done_before = len(list((out / "parts").glob("*.json")))
+    assert 3 <= done_before < n // 8 and not (out / "catalog.parquet").exists()
+    res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+    df = read_catalog(out)
+    assert len(df) == n and df["file"].nunique() == n
+    run = json.loads((out / "run.json").read_text())
+    assert run["already_done"] >= 8 * done_before and run["scored_now"] == n - run["already_done"]
+
+
+def test_process_pool_and_dask_match_serial(real_fits, models, model_dirs, tmp_path):
+    from distributed import Client, LocalCluster
+
+    files = real_fits[::5]
+    refs = {k: ModelRef(f"{type(m).__module__}.{type(m).__qualname__}", str(model_dirs / k))
+            for k, m in models.items()}
+    serial = read_catalog(build_catalog(files, tmp_path / "s", workers=0, chunk_size=8, progress=False, **models))
+    pool = read_catalog(build_catalog(files, tmp_path / "p", workers=2, chunk_size=8, progress=False, **refs))
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        dsk = read_catalog(build_catalog(files, tmp_path / "d", dask=client, chunk_size=8, progress=False, **refs))
+        assert len(client.scheduler_info()["workers"]) == 2
+    for other in (pool, dsk):
+        other = other.set_index("file").loc[serial["file"]].reset_index()
+        assert len(other) == len(serial) == len(files)
+        np.testing.assert_allclose(other["age"], serial["age"], rtol=1e-5)
+        np.testing.assert_allclose(other["p_rgb"], serial["p_rgb"], rtol=1e-5)
+        assert (other["ood_reason"] == serial["ood_reason"]).all()
+
+
+def test_stand_in_model_objects_run_in_process(real_fits, tmp_path):
+    class Const:
+        """Any object with predict(X) -> .mean/.std works (scored in this process)."""
+
+        def predict(self, X, batch_size=1024):
+            from types import SimpleNamespace
+
+            return SimpleNamespace(mean=np.full(len(X), 3.0), std=np.full(len(X), 0.5))
+
+    df, errors = score_files(real_fits[:5], age=Const(), mass=None, classifier=None)
+    ok = df["pre_ok"].to_numpy()
+    assert not errors and 0 < ok.sum() < 5  # two of these DR1 files have gaps
+    assert (df.loc[ok, "age"] == 3.0).all() and (df.loc[ok, "age_hi"] == 3.5).all()
+    assert df.loc[~ok, "age"].isna().all() and df["mass"].isna().all() and df["p_rgb"].isna().all()
+    path = build_catalog(real_fits[:5], tmp_path, age=Const(), mass=None, classifier=None, progress=False)
+    assert (read_catalog(path)["age_lo"].dropna() == 2.5).sum() == ok.sum()
+
+
+def test_cli_help_lists_catalog_and_fetch():
+    from rgbkit.cli import build_parser
+
+    p = build_parser()
+    args = p.parse_args(["catalog", "x", "-o", "y", "--dask", "tcp://127.0.0.1:8786"])
+    assert args.dask == "tcp://127.0.0.1:8786" and args.format == "parquet"
+    assert p.parse_args(["fetch", "1", "2"]).obsid == ["1", "2"]
