@@ -24,9 +24,16 @@ def synthetic(n, seed=0):
     return flux.reshape(n, 64, 64).astype(np.float32), y
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)  # see tests/test_train.py
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture(scope="module")
-def trained():
-    torch.set_num_threads(min(torch.get_num_threads(), 2))
+def trained(_one_thread):
     X, y = synthetic(150, seed=5)
     ens = Ensemble.fit(X, y, "age", n_members=3, model_config=tiny_config(dropout=0.1),
                        train_config=TrainConfig(epochs=4, batch_size=16, lr=2e-3, device="cpu"),
