@@ -108,3 +108,30 @@ def pred_vs_true(true, pred, err=None, target: str = "age", units: str | None = 
     layers.append(hv.Scatter((t, p), xd, yd).opts(size=4, alpha=0.5, tools=["hover"]))
     name = title or f"{target}: M1 = {m1(t, p):.3g}{' ' + units if units else ''}, M2 = {m2(t, p):.1f}%"
     return hv.Overlay(layers).opts(title=name, width=450, height=450, show_grid=True)
+
+
+def sim_vs_observed(comparisons, width: int = 800, height: int = 260, residual_height: int = 120) -> hv.Layout:
+    """Observed against simulated spectra, one column per star (e.g. best and worst).
+
+    ``comparisons``: one dict or a list of dicts from
+    :func:`rgbkit.simulate.compare_with_observed` (normalised observed,
+    simulated-with-noise and noise-free model flux, pixel mask, chi2). Each
+    star gets a flux panel (observed black, simulated orange, model blue) and
+    a residual panel (observed - model) over the pixels used for chi-square.
+    """
+    if isinstance(comparisons, dict):
+        comparisons = [comparisons]
+    panels = []
+    for c in comparisons:
+        w = np.asarray(c["wavelength"], dtype=np.float64)
+        m = np.asarray(c["mask"], dtype=bool)
+        title = (f"{c.get('name', '')}  Teff {c['teff']:.0f} K, logg {c['logg']:.2f}, [Fe/H] {c['feh']:+.2f}, "
+                 f"SNR {c['snr']:.0f}: reduced chi2 {c['chi2']:.2f}")
+        obs = hv.Curve((w[m], c["observed"][m]), "Wavelength (A)", "Normalised flux", label="observed").opts(color="black", line_width=1)
+        simc = hv.Curve((w[m], c["simulated"][m]), "Wavelength (A)", "Normalised flux", label="simulated").opts(color="darkorange", line_width=1, alpha=0.8)
+        mod = hv.Curve((w[m], c["model"][m]), "Wavelength (A)", "Normalised flux", label="model (noise-free)").opts(color="royalblue", line_width=1)
+        top = (obs * simc * mod).opts(title=title, width=width, height=height, legend_position="bottom_right", show_grid=True)
+        res = hv.Curve((w[m], (c["observed"] - c["model"])[m]), "Wavelength (A)", "obs - model").opts(
+            color="gray", line_width=1, width=width, height=residual_height, show_grid=True)
+        panels += [top, res * hv.HLine(0).opts(color="black", line_width=0.5)]
+    return hv.Layout(panels).cols(1)
