@@ -231,6 +231,83 @@ def _label_range(model) -> tuple[float, float] | None:
     return None
 
 
+# ------------------------------------------------------- fast inference
+def _fused_layer(layer):
+    """An inference-only dense layer: norm2 folded into conv1 and the parallel
+    kernels (3, 7, 15) merged into one convolution of the largest kernel.
+
+    Same numbers (to float rounding); about 2x faster on CPU because the
+    three 4-map convolutions were the slowest calls of the whole network.
+    """
+    import torch
+    from torch import nn
+    import torch.nn.functional as F
+
+    class Fused(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.norm1 = layer.norm1
+            bn = layer.norm2
+            scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+            c1 = layer.conv1
+            self.conv1 = nn.Conv1d(c1.in_channels, c1.out_channels, 1, bias=True)
+            self.conv1.weight.data = c1.weight.data * scale[:, None, None]
+            self.conv1.bias.data = (bn.bias - bn.running_mean * scale).detach().clone()
+            k = max(b.kernel_size[0] for b in layer.branches)
+            outs = sum(b.out_channels for b in layer.branches)
+            w = torch.zeros(outs, c1.out_channels, k)
+            o = 0
+            for b in layer.branches:
+                kb = b.kernel_size[0]
+                off = (k - kb) // 2
+                w[o:o + b.out_channels, :, off:off + kb] = b.weight.data
+                o += b.out_channels
+            self.conv2 = nn.Conv1d(c1.out_channels, outs, k, padding=k // 2, bias=False)
+            self.conv2.weight.data = w
+
+        def forward(self, features):
+            x = torch.cat(features, 1)
+            x = F.relu(self.conv1(F.relu(self.norm1(x))))
+            return self.conv2(x)
+
+    return Fused().eval()
+
+
+def fuse_network(net):
+    """An inference copy of a :class:`~rgbkit.models.densenet.DenseNet1D` with fused dense layers."""
+    import copy
+
+    import torch
+
+    net = copy.deepcopy(net).eval()
+    with torch.no_grad():
+        for block in [m for m in net.modules() if type(m).__name__ == "_DenseBlock"]:
+            for name in list(block.keys()):
+                layer = block[name]
+                if all(hasattr(layer, a) for a in ("norm1", "conv1", "norm2", "branches")):
+                    block[name] = _fused_layer(layer)
+    return net
+
+
+_FAST: dict = {}
+
+
+def fast_model(model):
+    """The same ensemble with fused members (cached), or ``model`` itself when it has none."""
+    members = getattr(model, "members", None)
+    if not members or not all(hasattr(m, "features") for m in members):
+        return model
+    key = id(model)
+    if key not in _FAST or _FAST[key][0] is not model:
+        import copy
+
+        fast = copy.copy(model)
+        fast.members = [fuse_network(m) for m in members]
+        fast._stacked = None
+        _FAST[key] = (model, fast)
+    return _FAST[key][1]
+
+
 # --------------------------------------------------------------- scoring
 def _meta_frame(spectra) -> pd.DataFrame:
     metas = [s.meta for s in spectra]
@@ -276,13 +353,15 @@ def _classify(clf, X, n: int, ok: np.ndarray, batch_size: int):
 
 
 def score_spectra(spectra, *, age=None, mass=None, classifier=None, preprocessor=None,
-                  rules: DomainRules | None = None, batch_size: int = 1024) -> pd.DataFrame:
+                  rules: DomainRules | None = None, batch_size: int = 64, fast: bool = True) -> pd.DataFrame:
     """Catalog rows for a list of :class:`~rgbkit.spectra.Spectrum` (one row each, same order).
 
     ``age``, ``mass``: objects with ``predict(X) -> .mean, .std[, .std_raw]``
     (an :class:`~rgbkit.ensemble.Ensemble`); ``classifier``: ``predict(X) ->
     .p_rgb`` (a :class:`~rgbkit.classify.Classifier`). Any may be None (its
     columns are NaN). ``preprocessor`` defaults to the age model card's settings.
+    ``fast``: run DenseNet ensembles through :func:`fast_model` (same numbers,
+    ~2x faster); ``batch_size`` 64 keeps a batch's activations in the CPU cache.
     """
     from .preprocess import Preprocessor
 
@@ -305,6 +384,8 @@ def score_spectra(spectra, *, age=None, mass=None, classifier=None, preprocessor
         df[f"ew_{k}"] = v
     ok = pre.ok & (df["objclass"].fillna("").str.upper() == "STAR").to_numpy()
     X = pre.X
+    if fast:
+        age, mass, classifier = (None if m is None else fast_model(m) for m in (age, mass, classifier))
     p, s = _classify(classifier, X, n, ok, batch_size)
     df["p_rgb"], df["p_rgb_std"] = p, s
     for name, model in (("age", age), ("mass", mass)):
@@ -378,7 +459,7 @@ def _finish(df: pd.DataFrame, rules: DomainRules, age_range=None, mass_range=Non
 
 
 def score_files(paths, *, age=None, mass=None, classifier=None, preprocessor=None,
-                rules: DomainRules | None = None, batch_size: int = 1024, threads: int | None = None):
+                rules: DomainRules | None = None, batch_size: int = 64, threads: int | None = None):
     """Read and score files; returns ``(rows, errors)``, one row per path (unreadable ones flagged).
 
     This is what a worker runs on one chunk; models may be :class:`ModelRef`.
@@ -581,7 +662,7 @@ def _chunks(items: list, size: int):
 
 def build_catalog(inputs, out, *, age="default", mass="default", classifier="default", preprocessor=None,
                   rules: DomainRules | None = None, fmt: str = "parquet", chunk_size: int = 512,
-                  workers: int | None = None, threads: int = 1, dask=None, batch_size: int = 1024,
+                  workers: int | None = None, threads: int = 1, dask=None, batch_size: int = 64,
                   resume: bool = True, progress: bool = True, fetcher: dict | None = None) -> Path:
     """Score every LAMOST file in ``inputs`` into a catalog under the folder ``out``.
 

@@ -240,3 +240,29 @@ def test_cli_help_lists_catalog_and_fetch():
     args = p.parse_args(["catalog", "x", "-o", "y", "--dask", "tcp://127.0.0.1:8786"])
     assert args.dask == "tcp://127.0.0.1:8786" and args.format == "parquet"
     assert p.parse_args(["fetch", "1", "2"]).obsid == ["1", "2"]
+
+
+def test_fused_members_give_the_same_numbers():
+    from rgbkit.catalog import fast_model
+    from rgbkit.models.densenet import small_config
+
+    torch.manual_seed(3)
+    nets = [DenseNet1D(small_config()) for _ in range(2)]
+    for net in nets:  # trained-looking BN statistics, so the folding is exercised
+        for mod in net.modules():
+            if isinstance(mod, torch.nn.BatchNorm1d):
+                mod.running_mean.normal_()
+                mod.running_var.uniform_(0.5, 2.0)
+                mod.weight.data.normal_()
+                mod.bias.data.normal_()
+    ens = Ensemble(nets, TargetScaler("log", 1.0, 0.5), "age", card={"spread_scale": 1.3}, device="cpu")
+    X = np.random.default_rng(0).random((100, 64, 64), dtype=np.float32)
+    ref = ens.predict(X, batch_size=1024)
+    fast = fast_model(ens)
+    assert fast is fast_model(ens) and fast.members[0] is not ens.members[0]
+    got = fast.predict(X, batch_size=64)
+    np.testing.assert_allclose(got.mean, ref.mean, rtol=2e-5)
+    np.testing.assert_allclose(got.std, ref.std, rtol=1e-3, atol=1e-6)
+    assert got.std[0] == pytest.approx(1.3 * got.std_raw[0])
+    clf = _tiny("class")
+    np.testing.assert_allclose(fast_model(clf).predict(X).p_rgb, clf.predict(X).p_rgb, atol=1e-6)
