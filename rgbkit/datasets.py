@@ -117,8 +117,11 @@ class DemoData:
 
 # ------------------------------------------------------------------ caching
 def _key(kind: str, params: dict) -> str:
+    # the emulator and the simulator's source are part of the key: any change regenerates
     emu = (sim.DATA_DIR / "lamost_emulator.npz").read_bytes()
-    blob = json.dumps({"kind": kind, "sim": sim.SIM_VERSION, "emu": hashlib.sha256(emu).hexdigest()[:16], **params},
+    src = Path(sim.__file__).read_bytes()
+    blob = json.dumps({"kind": kind, "sim": sim.SIM_VERSION, "emu": hashlib.sha256(emu).hexdigest()[:16],
+                       "src": hashlib.sha256(src).hexdigest()[:16], **params},
                       sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 

@@ -61,7 +61,7 @@ C_KMS = 299792.458
 DATA_DIR = Path(__file__).resolve().parent / "data"
 AGE_UNIVERSE = 13.8
 CHUNK = 500  # spectra per noise stream; fixed so results do not depend on batch sizes
-SIM_VERSION = "1"  # bump when the simulation changes (invalidates caches)
+SIM_VERSION = "2"  # bump when the simulation changes (invalidates caches)
 
 # --- fitted by tools/fit_labels.py (APOKASC-2, Hall+2019, APOGEE DR12 giants) ---
 GMM_RGB = {"weights": [0.28758, 0.26741, 0.44502], "means": [[0.21248, 2.14716], [0.23112, 3.04562], [0.18188, 2.63043]], "covariances": [[[0.070717, 0.04431], [0.04431, 0.154155]], [[0.020953, -0.001797], [-0.001797, 0.018698]], [[0.021094, 0.005], [0.005, 0.025532]]]}
