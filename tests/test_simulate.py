@@ -238,3 +238,21 @@ def test_simulation_resembles_real_dr1_giants(shared_data):
     # sits ~300 K above the LASP DR1 Teff, so only the cool side is a clean test.)
     worse = [sim.compare_with_observed(s, r.teff - 600, r.logg, r.feh)["chi2"] for s, r in pairs[:6]]
     assert np.median(worse) > 1.25 * np.median(chi2[:6])
+
+
+def test_compare_with_observed_and_plot_on_a_simulated_star():
+    import holoviews as hv
+
+    from rgbkit.plots import sim_vs_observed
+
+    lab = _one(teff=4800.0, logg=2.6, feh=-0.2, c_n=-0.35, c_fe=-0.16)
+    lab["snr"], lab["rv"] = 80.0, 20.0
+    s = sim.simulate_spectra(lab, seed=11, wobble=0.0, arm_step=0.0, bad_pixel_rate=0.0, gap_fraction=0.0, ebv_mean=0.0)
+    star = s.spectrum(0)
+    right = sim.compare_with_observed(star, 4800.0, 2.6, -0.2, c_n=-0.35, c_fe=-0.16)
+    wrong = sim.compare_with_observed(star, 5300.0, 2.6, -0.2, c_n=-0.35, c_fe=-0.16)
+    # a simulated star against its own model is pure noise: chi2 ~ 1; a wrong Teff is much worse
+    assert 0.8 < right["chi2"] < 1.3
+    assert wrong["chi2"] > 2 * right["chi2"]
+    lay = sim_vs_observed([right, wrong])
+    assert isinstance(lay, hv.Layout) and len(lay) == 4
