@@ -135,3 +135,228 @@ def sim_vs_observed(comparisons, width: int = 800, height: int = 260, residual_h
             color="gray", line_width=1, width=width, height=residual_height, show_grid=True)
         panels += [top, res * hv.HLine(0).opts(color="black", line_width=0.5)]
     return hv.Layout(panels).cols(1)
+
+
+# --------------------------------------------------------------------------- science checks
+# HR-diagram maps, density and residual plots, classifier and cluster figures
+# (paper Figs. 1, 2, 11, 12, 14, 15 and Table 1).
+
+_UNITS = {"age": "Gyr", "mass": "Msun"}
+
+
+def _finite_pair(a, b, what: str):
+    x = np.asarray(a, dtype=np.float64).ravel()
+    y = np.asarray(b, dtype=np.float64).ravel()
+    if x.shape != y.shape:
+        raise ValueError(f"{what}: lengths differ ({x.size} vs {y.size})")
+    good = np.isfinite(x) & np.isfinite(y)
+    if not good.any():
+        raise ValueError(f"{what}: no finite pairs to plot")
+    return x[good], y[good], good
+
+
+def _robust_sigma(d) -> float:
+    d = np.asarray(d, dtype=np.float64)
+    return float(1.4826 * np.median(np.abs(d - np.median(d))))
+
+
+def hr_map(teff, logg, value, quantity: str = "age", bins=(np.arange(3800, 5601, 100), np.arange(1.5, 3.81, 0.1)),
+           min_count: int = 3, statistic: str = "median", title: str | None = None):
+    """Teff-logg map of the median ``value`` (age or mass) per bin (the paper's Figure 2).
+
+    Works for labels and for predictions alike. ``bins``: (Teff edges, logg edges)
+    or a pair of bin counts; bins with fewer than ``min_count`` stars are blank.
+    Axes run as in an HR diagram (hot to the left, low log g at the top).
+    Returns a ``hv.QuadMesh`` whose value dimension is the per-bin statistic.
+    """
+    from scipy.stats import binned_statistic_2d
+
+    t = np.asarray(teff, dtype=np.float64).ravel()
+    g = np.asarray(logg, dtype=np.float64).ravel()
+    v = np.asarray(value, dtype=np.float64).ravel()
+    if not (t.shape == g.shape == v.shape):
+        raise ValueError(f"hr_map: teff, logg and value lengths differ ({t.size}, {g.size}, {v.size})")
+    if statistic not in ("median", "mean"):
+        raise ValueError(f"statistic must be 'median' or 'mean', got {statistic!r}")
+    good = np.isfinite(t) & np.isfinite(g) & np.isfinite(v)
+    if not good.any():
+        raise ValueError("hr_map: no star with finite teff, logg and value")
+    t, g, v = t[good], g[good], v[good]
+    stat, xe, ye, _ = binned_statistic_2d(t, g, v, statistic=statistic, bins=bins)
+    count, _, _, _ = binned_statistic_2d(t, g, v, statistic="count", bins=[xe, ye])
+    stat[count < min_count] = np.nan
+    units = _UNITS.get(quantity, "")
+    vd = hv.Dimension(quantity, label=f"{statistic} {quantity}" + (f" ({units})" if units else ""))
+    mesh = hv.QuadMesh((xe, ye, stat.T), [hv.Dimension("teff", label="Teff", unit="K"),
+                                          hv.Dimension("logg", label="log g", unit="dex")], vd)
+    return mesh.opts(cmap="viridis", colorbar=True, invert_xaxis=True, invert_yaxis=True, width=520,
+                     height=420, tools=["hover"], title=title or f"{statistic.capitalize()} {quantity} per bin "
+                     f"(n = {int(good.sum())}, >= {min_count} stars per bin)")
+
+
+def pred_truth_density(true, pred, target: str = "age", bins: int = 40, range_=None, title: str | None = None):
+    """Density of predicted against true values with the 1:1 line (the paper's Figure 11).
+
+    A 2D histogram (counts per cell, empty cells blank) rather than points, so
+    thousands of stars stay readable; M1 and M2 in the title. For points with
+    error bars use :func:`pred_vs_true`.
+    """
+    from .metrics import m1, m2
+
+    t, p, _ = _finite_pair(true, pred, "pred_truth_density")
+    lo, hi = range_ if range_ is not None else (float(min(t.min(), p.min())), float(max(t.max(), p.max())))
+    edges = np.linspace(lo, hi, bins + 1)
+    counts, _, _ = np.histogram2d(t, p, bins=[edges, edges])
+    shown = np.where(counts > 0, counts, np.nan)
+    units = _UNITS.get(target, "")
+    u = f" ({units})" if units else ""
+    xd, yd = hv.Dimension("true", label=f"true {target}{u}"), hv.Dimension("pred", label=f"predicted {target}{u}")
+    mesh = hv.QuadMesh((edges, edges, shown.T), [xd, yd], "count").opts(cmap="Blues", colorbar=True,
+                                                                          tools=["hover"])
+    line = hv.Curve([(lo, lo), (hi, hi)], xd, yd, label="1:1").opts(color="red", line_dash="dashed")
+    name = title or f"{target}: M1 = {m1(t, p):.3g}{' ' + units if units else ''}, M2 = {m2(t, p):.1f}%, n = {t.size}"
+    return (mesh * line).opts(title=name, width=480, height=450, show_grid=True)
+
+
+def residual_hist(true, pred, target: str = "age", relative: bool = False, bins: int = 40,
+                  label: str | None = None, title: str | None = None):
+    """Distribution of residuals pred - true (or (pred - true) / true) (the paper's Figures 1 and 14).
+
+    The dashed line marks the median; the title gives the median, the
+    standard deviation and the robust scatter (1.4826 x MAD).
+    """
+    t, p, _ = _finite_pair(true, pred, "residual_hist")
+    d = (p - t) / t if relative else p - t
+    units = "" if relative else _UNITS.get(target, "")
+    lab = f"({target}_pred - {target}_true)" + (f" / {target}_true" if relative else "") + (f" ({units})" if units else "")
+    counts, edges = np.histogram(d, bins=bins)
+    xd = hv.Dimension("residual", label=lab)
+    hist = hv.Histogram((edges, counts), kdims=[xd], vdims=["count"], label=label or "").opts(alpha=0.6)
+    med = float(np.median(d))
+    name = title or (f"{target} residuals: median {med:+.3g}, std {float(np.std(d)):.3g}, "
+                     f"robust {_robust_sigma(d):.3g} (n = {d.size})")
+    return (hist * hv.VLine(med).opts(color="black", line_dash="dashed")).opts(
+        title=name, width=520, height=350, show_grid=True)
+
+
+def fractional_uncertainty_hist(std, mean, target: str = "age", bins: int = 40, title: str | None = None):
+    """Distribution of the ensemble's fractional uncertainties std / mean (the paper's Figure 12)."""
+    s, m, _ = _finite_pair(std, mean, "fractional_uncertainty_hist")
+    if np.any(m <= 0):
+        raise ValueError("fractional_uncertainty_hist: predicted means must be positive")
+    f = s / m
+    counts, edges = np.histogram(f, bins=bins)
+    med = float(np.median(f))
+    hist = hv.Histogram((edges, counts), kdims=[hv.Dimension("frac", label=f"σ_{target} / {target}")], vdims=["count"])
+    name = title or f"Fractional {target} uncertainty: median {100 * med:.1f}% (n = {f.size})"
+    return (hist.opts(alpha=0.7) * hv.VLine(med).opts(color="black", line_dash="dashed")).opts(
+        title=name, width=520, height=350, show_grid=True)
+
+
+def cluster_ages_plot(table, stars=None, title: str = "Open-cluster ages"):
+    """Cluster ages (median +- 1.4826 MAD) against truth and literature (paper Table 1).
+
+    ``table`` / ``stars``: the DataFrames of :func:`rgbkit.clusters.cluster_ages`.
+    Per cluster (x position = row order): the member stars used (grey dots),
+    the predicted median with error bar, the literature age with its range
+    (orange) and the simulated truth (red cross) where known.
+    """
+    tab = table.reset_index(drop=True)
+    if not len(tab):
+        raise ValueError("cluster_ages_plot: empty table")
+    xs = np.arange(len(tab), dtype=np.float64)
+    ticks = [(float(i), str(c)) for i, c in zip(xs, tab["cluster"])]
+    xd, yd = hv.Dimension("x", label="cluster"), hv.Dimension("age", label="age (Gyr)")
+    layers = []
+    if stars is not None:
+        used = stars[stars["used"]]
+        pos = {c: i for i, c in enumerate(tab["cluster"])}
+        sx = np.array([pos.get(c, np.nan) for c in used["cluster"]], dtype=np.float64)
+        jitter = np.random.default_rng(0).uniform(-0.12, 0.12, len(sx))
+        layers.append(hv.Scatter((sx + jitter, used["age"].to_numpy()), xd, yd, label="members used")
+                      .opts(color="grey", alpha=0.4, size=4))
+    pred = tab["age"].to_numpy(dtype=np.float64)
+    spread = tab["age_spread"].to_numpy(dtype=np.float64)
+    layers.append(hv.ErrorBars((xs, pred, spread), xd, [yd, "spread"], label="1.4826 MAD").opts(color="#1f77b4", line_width=2))
+    layers.append(hv.Scatter((xs, pred), xd, yd, label="predicted (median)").opts(color="#1f77b4", size=10))
+    if "lit_age" in tab and np.isfinite(tab["lit_age"].to_numpy(dtype=np.float64)).any():
+        lit = tab["lit_age"].to_numpy(dtype=np.float64)
+        lo = lit - tab["lit_low"].to_numpy(dtype=np.float64)
+        hi = tab["lit_high"].to_numpy(dtype=np.float64) - lit
+        layers.append(hv.ErrorBars((xs + 0.2, lit, lo, hi), xd, [yd, "neg", "pos"], label="literature range").opts(color="#ff7f0e"))
+        layers.append(hv.Scatter((xs + 0.2, lit), xd, yd, label="literature").opts(color="#ff7f0e", size=8,
+                                                                                   marker="square"))
+    if "truth_age" in tab and np.isfinite(tab["truth_age"].to_numpy(dtype=np.float64)).any():
+        layers.append(hv.Scatter((xs - 0.2, tab["truth_age"].to_numpy(dtype=np.float64)), xd, yd,
+                                 label="simulated truth").opts(color="red", size=10, marker="x"))
+    return hv.Overlay(layers).opts(title=title, xticks=ticks, width=560, height=400, legend_position="top_left",
+                                   show_grid=True)
+
+
+def contamination_completeness_curve(y_true, p_rgb, thresholds=None, threshold: float = 0.5,
+                                     paper: bool = True, title: str | None = None):
+    """Completeness against contamination of the RGB selection as the P(RGB) threshold moves.
+
+    ``y_true`` and ``p_rgb`` are arrays, or dicts ``{label: array}`` for several
+    sets (e.g. validation and test) drawn together. The point at ``threshold``
+    is marked per set; ``paper`` adds the paper's averaged-model points.
+    Axes in percent.
+    """
+    from .classify import PAPER, classification_metrics, threshold_curve
+
+    ys = y_true if isinstance(y_true, dict) else {"": y_true}
+    ps = p_rgb if isinstance(p_rgb, dict) else {"": p_rgb}
+    if set(ys) != set(ps):
+        raise ValueError(f"y_true and p_rgb have different sets: {sorted(ys)} vs {sorted(ps)}")
+    xd = hv.Dimension("contamination", label="contamination (%)")
+    yd = hv.Dimension("completeness", label="completeness (%)")
+    layers = []
+    for name in ys:
+        c = threshold_curve(ys[name], ps[name], thresholds).dropna(subset=["contamination"])
+        layers.append(hv.Curve((100 * c["contamination"].to_numpy(), 100 * c["completeness"].to_numpy(),
+                                c["threshold"].to_numpy()), xd, [yd, "threshold"], label=name or "curve")
+                      .opts(tools=["hover"]))
+        m = classification_metrics(ys[name], ps[name], threshold)
+        layers.append(hv.Scatter([(100 * m["contamination"], 100 * m["completeness"])], xd, yd,
+                                 label=f"{name} P(RGB) >= {threshold:g}".strip()).opts(size=9))
+    if paper:
+        pts = [(100 * v["contamination"], 100 * v["completeness"]) for v in PAPER.values()]
+        layers.append(hv.Scatter(pts, xd, yd, label="paper (val, test)").opts(color="black", marker="x", size=10))
+    return hv.Overlay(layers).opts(title=title or "RGB selection: completeness vs contamination", width=520,
+                                   height=400, legend_position="bottom_right", show_grid=True)
+
+
+def compare_catalogs(a, b, value: str = "age", on: str = "obsid", labels=("ours", "other"), relative: bool = False,
+                     bins: int = 40, title: str | None = None):
+    """Two catalogs matched by ``on`` (e.g. ours against another method's ages; paper Figure 15).
+
+    ``a``, ``b``: DataFrames (or dicts of columns) with columns ``on`` and ``value``.
+    Left: b against a with the 1:1 line; right: the distribution of a - b
+    (or (a - b) / b with ``relative``). Titles give the number matched, the
+    median difference and the scatter (std and 1.4826 x MAD).
+    """
+    import pandas as pd
+
+    da, db = pd.DataFrame(a), pd.DataFrame(b)
+    for name, d in zip(labels, (da, db)):
+        missing = {on, value} - set(d.columns)
+        if missing:
+            raise ValueError(f"compare_catalogs: catalog {name!r} lacks column(s) {sorted(missing)}")
+    m = da[[on, value]].merge(db[[on, value]], on=on, suffixes=("_a", "_b"))
+    x, y, _ = _finite_pair(m[f"{value}_a"], m[f"{value}_b"], "compare_catalogs (after matching)")
+    d = (x - y) / y if relative else x - y
+    units = "" if relative else _UNITS.get(value, "")
+    u = f" ({units})" if units else ""
+    xd, yd = hv.Dimension("a", label=f"{value} {labels[0]}{u}"), hv.Dimension("b", label=f"{value} {labels[1]}{u}")
+    lo, hi = float(min(x.min(), y.min())), float(max(x.max(), y.max()))
+    med, std, rob = float(np.median(d)), float(np.std(d)), _robust_sigma(d)
+    stats = f"n = {d.size}, median diff {med:+.3g}, std {std:.3g}, robust {rob:.3g}"
+    left = (hv.Scatter((x, y), xd, yd).opts(size=3, alpha=0.4) *
+            hv.Curve([(lo, lo), (hi, hi)], xd, yd).opts(color="red", line_dash="dashed")).opts(
+        title=title or f"{labels[0]} vs {labels[1]}: {stats}", width=450, height=420, show_grid=True)
+    counts, edges = np.histogram(d, bins=bins)
+    dlab = f"({labels[0]} - {labels[1]})" + (f" / {labels[1]}" if relative else "") + u
+    right = (hv.Histogram((edges, counts), kdims=[hv.Dimension("diff", label=dlab)], vdims=["count"]).opts(alpha=0.7) *
+             hv.VLine(med).opts(color="black", line_dash="dashed")).opts(
+        title=f"median {med:+.3g}, robust scatter {rob:.3g}", width=420, height=420, show_grid=True)
+    return left + right
