@@ -1,0 +1,20 @@
+"""Small view helpers shared by the tabs."""
+from __future__ import annotations
+
+import panel as pn
+
+from rgbkit.app_support import SIMULATED_NOTE
+
+
+def simulated_banner(extra: str = "") -> pn.pane.Alert:
+    """The notice every view of demo data carries."""
+    return pn.pane.Alert(f"**SIMULATED data.** {SIMULATED_NOTE} {extra}".strip(), alert_type="warning",
+                         css_classes=["simulated-note"], margin=(5, 10))
+
+
+def table(df, name: str, height: int | None = None, **kw) -> pn.widgets.Tabulator:
+    """A read-only Tabulator with a stable CSS class (tests find it by ``name``)."""
+    kw.setdefault("show_index", False)
+    kw.setdefault("disabled", True)
+    kw.setdefault("layout", "fit_data_table")
+    return pn.widgets.Tabulator(df, height=height, css_classes=[name], **kw)
