@@ -53,22 +53,36 @@ def add_predict_parser(sub) -> argparse.ArgumentParser:
     return p
 
 
+def demo_training_arrays(progress: bool = True) -> dict:
+    """The demo set preprocessed with the paper's settings and split as ``load_demo`` says.
+
+    Returns a dict: ``X_train``, ``X_val`` (float32 (n, 64, 64)), ``labels_train``,
+    ``labels_val`` (DataFrames, rows matching X), ``preprocessing`` (the
+    Preprocessor config), ``dropped`` (spectra refused by preprocessing).
+    Spectra the preprocessing drops (e.g. the 6300-6850 A gap) are left out.
+    """
+    from .datasets import load_demo
+    from .preprocess import Preprocessor
+
+    d = load_demo(progress=progress)
+    pre = Preprocessor()
+    res = pre.run(d.wavelength, d.flux, z=d.z if pre.rest_frame else None, progress=progress)
+    tr = np.intersect1d(d.train_idx, np.flatnonzero(res.ok))
+    va = np.intersect1d(d.val_idx, np.flatnonzero(res.ok))
+    return {"X_train": res.X[tr], "X_val": res.X[va],
+            "labels_train": d.labels.iloc[tr].reset_index(drop=True),
+            "labels_val": d.labels.iloc[va].reset_index(drop=True),
+            "preprocessing": pre.config, "dropped": int((~res.ok).sum()), "n_total": len(d)}
+
+
 def _training_data(name: str, target: str):
     """(X_train, y_train, X_val, y_val, preprocessing config, data name)."""
     if name != "demo":
         raise SystemExit(f"--data {name!r}: only 'demo' is supported by the command line for now; "
                          "use rgbkit.ensemble.Ensemble.fit from Python for your own arrays")
-    from .datasets import load_demo
-
-    d = load_demo()
-    return _demo_arrays(d, target)
-
-
-def _demo_arrays(d, target: str):
-    """Pull train/validation arrays for ``target`` out of ``load_demo()``'s result."""
-    X_tr, y_tr, X_va, y_va = d.X_train, d.labels_train[target], d.X_val, d.labels_val[target]
-    return (np.asarray(X_tr, np.float32), np.asarray(y_tr, np.float64), np.asarray(X_va, np.float32),
-            np.asarray(y_va, np.float64), getattr(d, "preprocessing", None), "demo")
+    d = demo_training_arrays()
+    return (d["X_train"], d["labels_train"][target].to_numpy(np.float64), d["X_val"],
+            d["labels_val"][target].to_numpy(np.float64), d["preprocessing"], "demo (simulated)")
 
 
 def cli_train(args) -> int:

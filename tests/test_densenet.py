@@ -95,3 +95,17 @@ def test_bad_input_and_config():
         DenseNetConfig.from_dict({"growth": 3})
     c = small_config(dropout=0.1)
     assert DenseNetConfig.from_dict(c.to_dict()) == c
+
+
+def test_input_standardisation_buffers():
+    rng = np.random.default_rng(0)
+    X = (0.5 + 0.01 * rng.normal(size=(200, 64, 64))).astype(np.float32)
+    m = DenseNet1D(tiny_config())
+    assert {"input_mean", "input_scale"} <= set(m.state_dict())
+    m.set_input_scaling(X)
+    z = (torch.from_numpy(X) - m.input_mean) / m.input_scale
+    assert abs(z.mean().item()) < 1e-4 and z.std().item() == pytest.approx(1, rel=0.02)
+    off = DenseNet1D(tiny_config(standardize_input=False))
+    assert "input_mean" not in off.state_dict()
+    with pytest.raises(ValueError, match="standardize_input=False"):
+        off.set_input_scaling(X)

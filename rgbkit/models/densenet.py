@@ -88,6 +88,14 @@ class DenseNetConfig:
     """True: global average pool before the head; False: flatten all positions."""
     head_width: int = 128
     """Hidden units of the fully connected head (0: a single linear layer)."""
+    standardize_input: bool = True
+    """Subtract a per-pixel mean spectrum and divide by a per-pixel spread before the stem.
+
+    Not in the paper. Min-max normalised spectra of giants look alike to
+    within a few per cent, and the labels live in those few per cent; the
+    mean/spread are fitted on the training set (:meth:`DenseNet1D.set_input_scaling`)
+    and stored with the weights as buffers.
+    """
     head: str = "regression"
     """"regression" (one output) or "classification" (``num_classes`` logits)."""
     num_classes: int = 2
@@ -252,6 +260,9 @@ class DenseNet1D(nn.Module):
         layers["norm_int"] = nn.BatchNorm1d(c.integration_channels)
         layers["relu_int"] = nn.ReLU()
         self.features = nn.Sequential(layers)
+        if c.standardize_input:
+            self.register_buffer("input_mean", torch.zeros(c.in_channels, c.length))
+            self.register_buffer("input_scale", torch.ones(c.in_channels, c.length))
         flat = c.integration_channels * (1 if c.global_pool else length)
         head: list[nn.Module] = [nn.Flatten(), nn.Dropout(c.dropout)]
         if c.head_width > 0:
@@ -272,11 +283,24 @@ class DenseNet1D(nn.Module):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
 
+    @torch.no_grad()
+    def set_input_scaling(self, X) -> None:
+        """Fit the per-pixel input mean and spread on training spectra ``(n, 64, 64)``."""
+        if not self.config.standardize_input:
+            raise ValueError("this network was built with standardize_input=False")
+        X = torch.as_tensor(X, dtype=torch.float32)
+        self.input_mean.copy_(X.mean(0))
+        # Floor the spread so near-constant pixels are not blown up into noise.
+        std = X.std(0)
+        self.input_scale.copy_(std.clamp_min(max(float(std.median()) * 0.1, 1e-6)))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         c = self.config
         if x.ndim != 3 or x.shape[1] != c.in_channels or x.shape[2] != c.length:
             raise ValueError(
                 f"expected input (batch, {c.in_channels}, {c.length}), got {tuple(x.shape)}")
+        if c.standardize_input:
+            x = (x - self.input_mean) / self.input_scale
         x = self.features(x)
         if c.global_pool:
             x = x.mean(dim=2)
