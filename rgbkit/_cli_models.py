@@ -30,9 +30,11 @@ def add_train_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=1.5e-4)
     p.add_argument("--patience", type=int, default=None, help="early stopping patience (off by default)")
+    p.add_argument("--lr-schedule", choices=["constant", "cosine"], default="constant",
+                   help="constant (paper) or cosine decay to lr/20 [constant]")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (1 is often fastest on a busy machine)")
     p.add_argument("--out", required=True, help="model folder to write")
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=cli_train)
@@ -100,7 +102,7 @@ def cli_train(args) -> int:
     Xt, yt, Xv, yv, prep, data_name = _training_data(args.data, args.target)
     config = {"small": small_config, "paper": paper_config, "tiny": tiny_config}[args.arch]()
     tc = TrainConfig(epochs=args.epochs or DEFAULT_EPOCHS[args.target], batch_size=args.batch_size,
-                     lr=args.lr, patience=args.patience, device=args.device)
+                     lr=args.lr, patience=args.patience, lr_schedule=args.lr_schedule, device=args.device)
     print(f"training {args.members} x {args.arch} DenseNet-BC for {args.target}: "
           f"{len(Xt)} training / {len(Xv)} validation spectra, up to {tc.epochs} epochs each")
     t0 = time.perf_counter()

@@ -207,3 +207,17 @@ def test_plots_of_training_and_predictions(trained):
     hv.render(plots.training_curves(ens.histories[0], "m2"), backend="bokeh")
     with pytest.raises(ValueError, match="metric"):
         plots.training_curves(ens.histories, "r2")
+
+
+def test_cli_train_writes_a_loadable_folder(tmp_path, capsys):
+    from rgbkit.cli import main
+
+    out = tmp_path / "mass"
+    assert main(["train", "--target", "mass", "--arch", "tiny", "--members", "1", "--epochs", "1",
+                 "--threads", "1", "--out", str(out)]) == 0
+    ens = Ensemble.load(out, target="mass")
+    assert len(ens) == 1 and ens.card["data"]["name"].startswith("demo")
+    assert ens.preprocessing["npix"] == 4096 and ens.card["data"]["n_train"] > 2000
+    assert "validation: ensemble M1" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="not empty"):
+        main(["train", "--target", "mass", "--arch", "tiny", "--out", str(out)])
