@@ -126,7 +126,6 @@ def _infer_rate(config, X, method: str, batch: int = 512, n_members: int = 10) -
     t = time.perf_counter()
     if method == "compile":
         ens.members = [torch.compile(m) for m in members]
-        ens.members[0].config = members[0].config
         ens.predict(X[:batch], batch_size=batch)
         method = "loop"
     else:
@@ -153,7 +152,8 @@ def speed(d, quick: bool, threads: list[int], lines: list[str]) -> dict:
         n_par, fl = count_parameters(m), count_flops(m) / 1e6
         for th in threads:
             torch.set_num_threads(th)
-            modes = ["eager"] if quick else ["eager", "compile"]
+            # torch.compile only at the first thread count: each compilation costs about a minute.
+            modes = ["eager"] if quick or th != threads[0] else ["eager", "compile"]
             for mode in modes:
                 steps = 20 if name.startswith("small") else 8
                 tr, tw = _train_rate(cfg, X, steps, mode == "compile")

@@ -11,7 +11,7 @@ Input: preprocessed spectra reshaped to 64 bands x 64 pixels, i.e. a tensor
 
 Data flow (the paper's Figure 7, sizes for ``paper_config``)::
 
-    (64 ch x 64)  --stem conv k=3-->          (2k ch x 64)
+    (64 ch x 64)  --per-pixel standardisation, stem conv k=3--> (2k ch x 64)
     dense block 1 (L1 layers, growth k)  -->  (2k + L1 k ch x 64)
     transition 1 (BN-ReLU-1x1 conv x0.4, avg pool /2) --> (.. x 32)
     dense block 2, transition 2                           (.. x 16)
@@ -38,8 +38,13 @@ Choosing the sizes Figure 7 shows but the text does not state
   maps per kernel size to see both narrow lines (3 px) and wide features
   such as the Mg b triplet or molecular bands (15 px): 0.44 M parameters,
   28 MFLOP per spectrum. ``small_config`` (k = 12, 3 layers per block,
-  86 k parameters, 5.3 MFLOP) is the shipped and test size: ~2.5x faster to
-  train, so 5 members x 2 targets fit in under an hour on 2 CPU cores.
+  86 k parameters, 5.3 MFLOP) is the shipped size: ~2.5x faster to train,
+  so a few members x 2 targets fit in well under an hour on 2 CPU cores;
+  ``tiny_config`` is for unit tests.
+* Not in the paper: the input is standardised per pixel (training-set mean
+  spectrum and spread, stored as buffers with the weights), because
+  min-max normalised giant spectra differ by a few per cent and the stem
+  convolution otherwise spends itself on the shared continuum shape.
 * The integration layer exists "to minimise the complexity of the fully
   connected layer" (paper): it squeezes to a few channels, whose 16
   positions are flattened (keeping where in a band a feature lies), then one
