@@ -1,0 +1,167 @@
+"""Science checks on the SIMULATED demo data, in one run: the RGB/RC classifier's
+contamination and completeness, the open-cluster age table, and the baseline
+comparison (the paper's Table 2).
+
+    .venv/bin/python benchmarks/bench_science.py                  # writes benchmarks/results/science.md
+    .venv/bin/python benchmarks/bench_science.py --baseline-budget 60 --out /tmp/science.md
+
+Models: the shipped classifier (rgbkit/pretrained/classifier) and the shipped
+age and mass ensembles (rgbkit/pretrained/age, /mass), or folders given with
+--classifier / --age / --mass. Numbers on simulated spectra say nothing about
+real stars; they check that the pipeline does what the paper's does.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from rgbkit.classify import PAPER, Classifier, classification_metrics  # noqa: E402
+from rgbkit.clusters import cluster_ages  # noqa: E402
+from rgbkit.datasets import load_clusters, load_rgb_rc  # noqa: E402
+from rgbkit.ensemble import PRETRAINED_DIR, Ensemble  # noqa: E402
+from rgbkit.models import baselines as bl  # noqa: E402
+from rgbkit.preprocess import Preprocessor  # noqa: E402
+
+
+def md(df: pd.DataFrame, floatfmt: str = ".3g") -> str:
+    cols = list(df.columns)
+    lines = ["| " + " | ".join(str(c) for c in cols) + " |", "|" + "---|" * len(cols)]
+    for _, r in df.iterrows():
+        cells = []
+        for c in cols:
+            v = r[c]
+            if isinstance(v, (float, np.floating)):
+                cells.append("" if np.isnan(v) else format(v, floatfmt))
+            else:
+                cells.append("" if v is None else str(v))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def preprocess(data, config):
+    res = Preprocessor.from_config(config).run(data.wavelength, data.flux, progress=False)
+    return res.X, res.ok
+
+
+def classifier_section(clf: Classifier, thresholds) -> tuple[str, dict]:
+    d = load_rgb_rc(progress=False)
+    X, ok = preprocess(d, clf.preprocessing)
+    lab = d.labels
+    out, rows = {}, []
+    for split, paper_key in (("validation", "val"), ("test", "test")):
+        idx = np.flatnonzero((lab["split"].to_numpy() == split) & ok)
+        p = clf.predict(X[idx]).p_rgb
+        y = lab["evstate"].to_numpy()[idx]
+        out[split] = (y, p)
+        for th in thresholds:
+            m = classification_metrics(y, p, th)
+            rows.append({"set": split, "threshold": th, "n": m["n"], "n_rgb": m["n_rgb"],
+                         "called_rgb": m["n_called_rgb"], "contamination_%": 100 * m["contamination"],
+                         "completeness_%": 100 * m["completeness"], "accuracy_%": 100 * m["accuracy"],
+                         "paper_contamination_%": 100 * PAPER[paper_key]["contamination"] if th == 0.5 else np.nan,
+                         "paper_completeness_%": 100 * PAPER[paper_key]["completeness"] if th == 0.5 else np.nan})
+    n_drop = int((~ok).sum())
+    text = (f"load_rgb_rc(): {len(lab)} simulated spectra ({n_drop} dropped by preprocessing); "
+            f"classifier: {len(clf)} members, card data {clf.card.get('data', {}).get('name')}\n\n"
+            + md(pd.DataFrame(rows), ".3g"))
+    return text, out
+
+
+def cluster_section(clf: Classifier, age: Ensemble) -> str:
+    d = load_clusters(progress=False)
+    X, ok = preprocess(d, age.preprocessing)
+    lab = d.labels
+    mem = np.flatnonzero(lab["member"].to_numpy(bool) & ok)
+    l = lab.iloc[mem]
+    res = cluster_ages(X[mem], l["teff"], l["logg"], l["stands_for"], age, clf, truth_age=l["age_true"])
+    t = res.table
+    truth_rgb = l["evstate"].to_numpy() == "RGB"
+    used = res.stars["used"].to_numpy()
+    sel = res.stars["giant"].to_numpy()
+    extra = (f"Members with spectra kept by preprocessing: {len(mem)} (of {int(lab['member'].sum())}); "
+             f"giants by the Teff/logg rule: {int(sel.sum())}; called RGB: {int(used.sum())}, of which truly "
+             f"RGB: {int((used & truth_rgb).sum())} (true RGB among the giants: {int((sel & truth_rgb).sum())}).")
+    show = t[["cluster", "n_members", "n_giants", "n_rgb", "truth_age", "age", "age_spread", "age_p16", "age_p84",
+              "lit_age", "lit_low", "lit_high", "lit_reference", "lit_catalog_ages", "paper_age"]]
+    return extra + "\n\n" + md(show, ".3g")
+
+
+def baseline_section(age: Ensemble, mass: Ensemble, budget: float, cv: int) -> str:
+    from rgbkit._cli_models import demo_training_arrays
+
+    d = demo_training_arrays(progress=False)
+    yt = {t: d["labels_train"][t].to_numpy(np.float64) for t in ("age", "mass")}
+    yv = {t: d["labels_val"][t].to_numpy(np.float64) for t in ("age", "mass")}
+    dense = {"age": age.predict(d["X_val"]).mean, "mass": mass.predict(d["X_val"]).mean}
+    t0 = time.perf_counter()
+    table, details = bl.baseline_table(d["X_train"], yt, d["X_val"], yv, densenet=dense, search=True, cv=cv,
+                                       time_budget_s=budget, progress=True)
+    secs = time.perf_counter() - t0
+    lines = [f"load_demo(): {len(d['X_train'])} training / {len(d['X_val'])} validation spectra (the DenseNet's "
+             f"split; {d['dropped']} dropped by preprocessing); targets: the catalog labels `age`, `mass`; "
+             f"M1 in Gyr / Msun, M2 in %. Search: {cv}-fold CV on the training split, <= {budget:.0f} s per "
+             f"method and target; {secs / 60:.1f} min in all.", "",
+             md(table.reset_index(), ".3g"), "", "Search (CV M2 % per setting tried; * = chosen):", ""]
+    for (method, target), info in details.items():
+        tr = info["tune"]
+        tried = "; ".join(f"{'*' if s['params'] == tr.best_params else ''}{s['params']}: {s['cv_m2']:.1f}% "
+                          f"({s['seconds']:.0f} s)" for s in tr.scores)
+        lines.append(f"- {bl.METHODS[method]} {target}: {tried}" + (" (budget reached)" if tr.stopped_early else ""))
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--classifier", type=Path, default=PRETRAINED_DIR / "classifier")
+    ap.add_argument("--age", type=Path, default=PRETRAINED_DIR / "age")
+    ap.add_argument("--mass", type=Path, default=PRETRAINED_DIR / "mass")
+    ap.add_argument("--baseline-budget", type=float, default=60.0, help="seconds of search per method and target")
+    ap.add_argument("--cv", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "science.md")
+    a = ap.parse_args(argv)
+    torch.set_num_threads(a.threads)
+    clf = Classifier.load(a.classifier, device="cpu")
+    age = Ensemble.load(a.age, target="age", device="cpu")
+    mass = Ensemble.load(a.mass, target="mass", device="cpu")
+    parts, times = [], {}
+    t = time.perf_counter()
+    text, _ = classifier_section(clf, (0.3, 0.5, 0.7, 0.9))
+    times["classifier"] = time.perf_counter() - t
+    parts.append("## RGB/RC classifier (contamination = RC among stars called RGB; completeness = RGB recovered)\n\n"
+                 + text)
+    print(parts[-1], flush=True)
+    t = time.perf_counter()
+    parts.append("## Open clusters (simulated stand-ins; truth = simulated age; literature = paper Table 1 and "
+                 "modern catalogs)\n\n" + cluster_section(clf, age))
+    times["clusters"] = time.perf_counter() - t
+    print(parts[-1], flush=True)
+    t = time.perf_counter()
+    parts.append("## Baselines (paper Table 2 on our data, paper's numbers alongside)\n\n"
+                 + baseline_section(age, mass, a.baseline_budget, a.cv))
+    times["baselines"] = time.perf_counter() - t
+    print(parts[-1], flush=True)
+    head = ("# Science checks on the SIMULATED demo data\n\n"
+            f"`python benchmarks/bench_science.py` on {platform.machine()} with {os.cpu_count()} cores "
+            f"(shared with other work), torch {torch.__version__}, {a.threads} torch thread(s). "
+            f"Models: classifier {a.classifier.name} ({len(clf)} members), age {len(age)} members, mass "
+            f"{len(mass)} members. Wall time: " + ", ".join(f"{k} {v / 60:.1f} min" for k, v in times.items())
+            + ".\n\nTHE DATA ARE SIMULATED: these numbers check the pipeline, not the science.\n")
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    a.out.write_text(head + "\n" + "\n\n".join(parts) + "\n")
+    print(f"wrote {a.out}")
+
+
+if __name__ == "__main__":
+    main()
