@@ -88,7 +88,7 @@ def profile(files, refs, fast: bool) -> dict:
     catalog.line_indices(pre.stages["resampled"], pre.wavelength)
     t["line indices"] = time.process_time() - t0
     X = pre.X[pre.ok]
-    bs = 64 if fast else 1024
+    bs = 128 if fast else 1024
     for name in ("classifier", "age", "mass"):
         model = catalog.fast_model(m[name]) if fast else m[name]
         model.predict(X[:8])
@@ -126,7 +126,7 @@ def main(argv=None):
         for fast in (False, True):
             prof = profile(files[:1024], refs, fast)
             total = prof["score_spectra (all but read)"] + prof[next(k for k in prof if k.startswith("read"))]
-            print(f"\nprofile, 1024 spectra, 1 process, 1 thread ({'fast_read, fused members, batch 64' if fast else 'read_lamost, Ensemble.predict, batch 1024'}):")
+            print(f"\nprofile, 1024 spectra, 1 process, 1 thread ({'fast_read, fused members, batch 128' if fast else 'read_lamost, Ensemble.predict, batch 1024'}):")
             for k, v in prof.items():
                 print(f"  {k:30s} {v:7.3f} CPU s  {1024 / v:8.0f} spec per CPU s")
             print(f"  {'read + score':30s} {total:7.3f} CPU s  {1024 / total:8.0f} spec per CPU s")

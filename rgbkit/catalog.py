@@ -228,7 +228,13 @@ def _label_range(model) -> tuple[float, float] | None:
             r = where.get(key)
             if r is not None and len(r) == 2:
                 return float(r[0]), float(r[1])
-    return None
+    # No stored range: the target scaler's mean +- 3 std (in log space for
+    # log targets) stands for the training labels' support.
+    sc = getattr(model, "scaler", None)
+    if sc is None or getattr(model, "target", None) not in ("age", "mass"):
+        return None
+    lo, hi = sc.mean - 3 * sc.std, sc.mean + 3 * sc.std
+    return (float(np.exp(lo)), float(np.exp(hi))) if sc.kind == "log" else (float(lo), float(hi))
 
 
 # ------------------------------------------------------------ fast reading
@@ -445,7 +451,7 @@ def _classify(clf, X, n: int, ok: np.ndarray, batch_size: int):
 
 
 def score_spectra(spectra, *, age=None, mass=None, classifier=None, preprocessor=None,
-                  rules: DomainRules | None = None, batch_size: int = 64, fast: bool = True) -> pd.DataFrame:
+                  rules: DomainRules | None = None, batch_size: int = 128, fast: bool = True) -> pd.DataFrame:
     """Catalog rows for a list of :class:`~rgbkit.spectra.Spectrum` (one row each, same order).
 
     ``age``, ``mass``: objects with ``predict(X) -> .mean, .std[, .std_raw]``
@@ -453,7 +459,7 @@ def score_spectra(spectra, *, age=None, mass=None, classifier=None, preprocessor
     .p_rgb`` (a :class:`~rgbkit.classify.Classifier`). Any may be None (its
     columns are NaN). ``preprocessor`` defaults to the age model card's settings.
     ``fast``: run DenseNet ensembles through :func:`fast_model` (same numbers,
-    ~2x faster); ``batch_size`` 64 keeps a batch's activations in the CPU cache.
+    ~2x faster); ``batch_size`` 128 keeps a batch's activations in the CPU cache.
     """
     from .preprocess import Preprocessor
 
@@ -551,7 +557,7 @@ def _finish(df: pd.DataFrame, rules: DomainRules, age_range=None, mass_range=Non
 
 
 def score_files(paths, *, age=None, mass=None, classifier=None, preprocessor=None,
-                rules: DomainRules | None = None, batch_size: int = 64, threads: int | None = None):
+                rules: DomainRules | None = None, batch_size: int = 128, threads: int | None = None):
     """Read and score files; returns ``(rows, errors)``, one row per path (unreadable ones flagged).
 
     This is what a worker runs on one chunk; models may be :class:`ModelRef`.
@@ -754,7 +760,7 @@ def _chunks(items: list, size: int):
 
 def build_catalog(inputs, out, *, age="default", mass="default", classifier="default", preprocessor=None,
                   rules: DomainRules | None = None, fmt: str = "parquet", chunk_size: int = 512,
-                  workers: int | None = None, threads: int = 1, dask=None, batch_size: int = 64,
+                  workers: int | None = None, threads: int = 1, dask=None, batch_size: int = 128,
                   resume: bool = True, progress: bool = True, fetcher: dict | None = None) -> Path:
     """Score every LAMOST file in ``inputs`` into a catalog under the folder ``out``.
 

@@ -231,6 +231,12 @@ def test_stand_in_model_objects_run_in_process(real_fits, tmp_path):
     assert df.loc[~ok, "age"].isna().all() and df["mass"].isna().all() and df["p_rgb"].isna().all()
     path = build_catalog(real_fits[:5], tmp_path, age=Const(), mass=None, classifier=None, progress=False)
     assert (read_catalog(path)["age_lo"].dropna() == 2.5).sum() == ok.sum()
+    assert not (df["ood_flags"] & int(OOD.LABEL_RANGE)).any()
+    young = Const()
+    young.card = {"data": {"label_range": [0.5, 2.0]}}  # trained on 0.5-2 Gyr: 3 Gyr is outside
+    df, _ = score_files(real_fits[:5], age=young)
+    assert ((df["ood_flags"] & int(OOD.LABEL_RANGE)) != 0).tolist() == ok.tolist()
+    assert df.loc[ok, "ood_reason"].str.contains("age 3 outside the training range 0.5-2").all()
 
 
 def test_cli_help_lists_catalog_and_fetch():
@@ -288,3 +294,10 @@ def test_fast_reader_matches_read_lamost(real_fits, monkeypatch, tmp_path):
     bad.write_bytes(real_fits[0].read_bytes()[:4000])
     with pytest.raises(LamostFormatError, match="cut.fits"):
         fast_read(bad)
+
+
+def test_column_docs_are_in_step_with_the_code():
+    from rgbkit.catalog import column_docs_markdown
+
+    text = (REPO / "docs" / "catalog_columns.md").read_text()
+    assert column_docs_markdown() in text
