@@ -92,7 +92,8 @@ def cluster_section(clf: Classifier, age: Ensemble) -> str:
     extra = (f"Members with spectra kept by preprocessing: {len(mem)} (of {int(lab['member'].sum())}); "
              f"giants by the Teff/logg rule: {int(sel.sum())}; called RGB: {int(used.sum())}, of which truly "
              f"RGB: {int((used & truth_rgb).sum())} (true RGB among the giants: {int((sel & truth_rgb).sum())}).")
-    show = t[["cluster", "n_members", "n_giants", "n_rgb", "truth_age", "age", "age_spread", "age_p16", "age_p84",
+    t.insert(1, "simulated_as", t["cluster"].map(dict(zip(l["stands_for"], l["cluster"]))))
+    show = t[["cluster", "simulated_as", "n_members", "n_giants", "n_rgb", "truth_age", "age", "age_spread", "age_p16", "age_p84",
               "lit_age", "lit_low", "lit_high", "lit_reference", "lit_catalog_ages", "paper_age"]]
     return extra + "\n\n" + md(show, ".3g")
 

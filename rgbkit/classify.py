@@ -131,9 +131,17 @@ def train_classifier_member(
 
     device = resolve_device(tc.device)
     torch.manual_seed(tc.seed)
-    model = DenseNet1D(mc).to(device)
+    model = DenseNet1D(mc)
+    if getattr(mc, "standardize_input", False):
+        model.set_input_scaling(Xt)  # per-pixel mean/spread of the training spectra, as rgbkit.train does
+    model = model.to(device)
     gen = torch.Generator().manual_seed(tc.seed)
     opt = torch.optim.Adam(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    schedule = getattr(tc, "lr_schedule", "constant")
+    if schedule not in ("constant", "cosine"):
+        raise ValueError(f"lr_schedule must be 'constant' or 'cosine', got {schedule!r}")
+    sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=tc.epochs, eta_min=tc.lr / 20)
+             if schedule == "cosine" else None)
     loss_fn = nn.CrossEntropyLoss()
     Xt_d, yt_d = Xt.to(device), yt.to(device)
 
@@ -161,6 +169,8 @@ def train_classifier_member(
             total += loss.item() * len(idx)
             correct += int((logits.argmax(1) == yt_d[idx]).sum())
             count += len(idx)
+        if sched is not None:
+            sched.step()
         logits_v = _predict_z(model, Xv, tc.eval_batch_size, device)
         val_loss = float(loss_fn(logits_v, yv))
         pred = logits_v.argmax(1).numpy()

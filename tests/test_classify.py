@@ -24,7 +24,7 @@ def separable(n, seed=0):
     rng = np.random.default_rng(seed)
     y = np.array(["RGB", "RC"])[rng.integers(0, 2, n)]
     X = rng.normal(0.5, 0.05, (n, 64, 64)).astype(np.float32)
-    X[y == "RC", 5, 20:40] += 0.3
+    X[y == "RC", 5:8, 20:40] += 0.3
     return X, y
 
 
@@ -68,7 +68,7 @@ def trained():
     X, y = separable(160, seed=2)
     Xv, yv = separable(60, seed=3)
     clf = Classifier.fit(X, y, X_val=Xv, y_val=yv, n_members=2, model_config=tiny_config(),
-                         train_config=default_train_config(epochs=6, batch_size=16, lr=2e-3, device="cpu"),
+                         train_config=default_train_config(epochs=8, batch_size=16, lr=2e-3, device="cpu"),
                          progress=False, data_name="separable")
     return clf, Xv, yv
 
