@@ -12,6 +12,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # the rgbkit_app packa
 
 from rgbkit_app import build  # noqa: E402
 
+from rgbkit.app_support import warm_up_in_background  # noqa: E402
+
 pn.extension("tabulator", "filedropper", notifications=True, sizing_mode="fixed")
 
+warm_up_in_background()  # once per server process: demo inputs, shipped predictions
 build().servable(title="rgbkit dashboard")

@@ -1,0 +1,73 @@
+"""Tab 5: open-cluster ages, the baseline comparison beside the paper, the RGB/RC classifier."""
+from __future__ import annotations
+
+import panel as pn
+
+from rgbkit import app_support as sup
+from rgbkit import plots
+
+from .common import simulated_banner, table
+from .predictions_tab import current_ensemble
+from .state import AppState
+
+CLUSTER_COLUMNS = ["cluster", "n_members", "n_giants", "n_rgb", "age", "age_spread", "age_p16", "age_p84",
+                   "truth_age", "age_minus_truth", "lit_age", "lit_low", "lit_high", "lit_reference", "paper_age"]
+
+
+def _float_formatters(df):
+    return {c: {"type": "money", "precision": 2} for c in df.columns if df[c].dtype.kind == "f"}
+
+
+def build(state: AppState) -> pn.viewable.Viewable:
+    @pn.depends(state.param.ensembles)
+    def clusters(ensembles):
+        ens, origin = current_ensemble(state, "age")
+        if ens is None:
+            return pn.pane.Alert("No age ensemble yet (none shipped, loaded or trained): cluster ages need one.",
+                                 alert_type="info", css_classes=["no-cluster"])
+        clf = sup.shipped_classifier()
+        res = sup.cluster_results(ens, clf)
+        tab = res.table[[c for c in CLUSTER_COLUMNS if c in res.table]]
+        how = ("the shipped RGB/RC classifier keeps the stars it calls RGB" if clf is not None
+               else "no classifier shipped yet: every giant is kept (red-clump stars included)")
+        return pn.Column(
+            pn.pane.Markdown(f"### Open clusters (SIMULATED stand-ins)\nAge ensemble {origin}; members with "
+                             f"Teff < 10,000 K and log g <= 3.5, then {how}; cluster age = median of the "
+                             "members' ages, spread = 1.4826 MAD. Literature ages: the paper's Table 1.",
+                             sizing_mode="stretch_width"),
+            pn.pane.HoloViews(plots.cluster_ages_plot(res.table, res.stars).opts(width=640, height=380),
+                              css_classes=["cluster-plot"]),
+            table(tab, "cluster-table", formatters=_float_formatters(tab)))
+
+    def baselines():
+        paper = sup.paper_baselines().reset_index()
+        ours = sup.baseline_results()
+        objs = [pn.pane.Markdown("### Baselines (validation M1 / M2)")]
+        if ours is None:
+            objs.append(pn.pane.Alert("No baseline run recorded yet (benchmarks/results/baselines.json); "
+                                      "the paper's Table 2 is shown.", alert_type="info",
+                                      css_classes=["no-baselines"]))
+        else:
+            ours = ours.reset_index().rename(columns={"index": "model"})
+            objs += [pn.pane.Markdown("Ours, on the SIMULATED demo split:"),
+                     table(ours, "baseline-table", formatters=_float_formatters(ours))]
+        objs += [pn.pane.Markdown("Paper (Li, Bu et al. 2022, Table 2), on its LAMOST-Kepler split:"),
+                 table(paper, "paper-baseline-table")]
+        return pn.Column(*objs)
+
+    def classifier():
+        clf = sup.shipped_classifier()
+        objs = [pn.pane.Markdown("### RGB/RC classifier")]
+        if clf is None:
+            objs.append(pn.pane.Alert("No classifier shipped yet (rgbkit/pretrained/classifier).",
+                                      alert_type="info", css_classes=["no-classifier"]))
+            return pn.Column(*objs)
+        df = sup.classifier_table(clf)
+        objs += [pn.pane.Markdown(f"{len(clf)}-member averaged classifier; RGB is the class selected. "
+                                  "Contamination = RC share among stars called RGB; completeness = share of "
+                                  "RGB stars called RGB."),
+                 table(df, "classifier-table", formatters=_float_formatters(df))]
+        return pn.Column(*objs)
+
+    return pn.Column(simulated_banner(), clusters, pn.Row(baselines(), classifier()),
+                     name="Clusters & baselines", sizing_mode="stretch_width")

@@ -1,0 +1,168 @@
+"""Tab 2: load a shipped or saved ensemble (its model card), or train one on the demo data."""
+from __future__ import annotations
+
+import holoviews as hv
+import pandas as pd
+import panel as pn
+
+from rgbkit import app_support as sup
+from rgbkit import plots
+
+from .common import simulated_banner, table
+from .state import AppState
+
+POLL_MS = 400
+
+
+def _curves(histories):
+    if not histories or not histories[0].get("epoch"):
+        return pn.pane.Markdown("*No epochs yet.*", css_classes=["curves-empty"])
+    loss = plots.training_curves(histories, "loss", title="Huber loss per epoch").opts(width=520, height=330)
+    m2 = plots.training_curves(histories, "m2", title="Validation M2 (%) per epoch").opts(width=520, height=330)
+    return pn.pane.HoloViews(hv.Layout([loss, m2]).cols(2), css_classes=["training-curves"])
+
+
+def _epoch_rows(histories) -> pd.DataFrame:
+    rows = []
+    for i, h in enumerate(histories):
+        for j, ep in enumerate(h.get("epoch", [])):
+            rows.append({"member": i, "epoch": ep, "train loss": round(h["train_loss"][j], 4),
+                         "val loss": round(h["val_loss"][j], 4), "val M1": round(h["val_m1"][j], 3),
+                         "val M2 (%)": round(h["val_m2"][j], 2)})
+    return pd.DataFrame(rows, columns=["member", "epoch", "train loss", "val loss", "val M1", "val M2 (%)"])
+
+
+def build(state: AppState) -> pn.viewable.Viewable:
+    # ---------------------------------------------------------------- load
+    choices = sup.list_ensembles()
+    load_select = pn.widgets.Select(name="Shipped or saved ensemble", options=choices, width=380,
+                                    css_classes=["ensemble-select"])
+    load_button = pn.widgets.Button(name="Load", button_type="primary", width=120, disabled=not choices,
+                                    css_classes=["load-button"])
+    no_shipped = pn.pane.Alert(
+        "No shipped ensemble yet (rgbkit/pretrained/ is empty): train one below.", alert_type="info",
+        visible=not any(k.startswith("shipped") for k in choices), css_classes=["no-shipped"], width=380)
+    card_area = pn.Column(css_classes=["card-area"], sizing_mode="stretch_width")
+
+    def show_ensemble(ens, origin: str, curves: bool = True):
+        objs = [pn.pane.Markdown(f"### Model card: {origin}"),
+                table(sup.card_table(ens.card), "card-table", widths={"field": 150, "value": 620})]
+        if curves:
+            objs.append(_curves(ens.histories) if ens.histories else pn.pane.Markdown("*No training history.*"))
+        card_area.objects = objs
+
+    def on_load(_):
+        folder = load_select.value
+        if not folder:
+            return
+        try:
+            ens = sup.load_ensemble(folder)
+        except Exception as e:  # a bad folder: say why, keep going
+            card_area.objects = [pn.pane.Alert(f"**Cannot load {folder}.** {e}", alert_type="danger")]
+            return
+        state.ensembles = {**state.ensembles, ens.target: ens}
+        label = next((k for k, v in load_select.options.items() if v == folder), folder)
+        show_ensemble(ens, f"{label} ({folder})")
+
+    load_button.on_click(on_load)
+
+    # ---------------------------------------------------------------- train
+    target = pn.widgets.RadioButtonGroup(name="Target", options=["age", "mass"], value="age",
+                                         css_classes=["train-target"])
+    members = pn.widgets.IntSlider(name="Members", start=1, end=10, value=2, width=380, css_classes=["train-members"])
+    epochs = pn.widgets.IntInput(name="Epochs per member", start=1, end=450, value=5, width=180,
+                                 css_classes=["train-epochs"])
+    size = pn.widgets.Select(name="Network", options={"tiny (seconds per epoch)": "tiny",
+                                                      "small (as shipped)": "small"}, width=180)
+    n_train = pn.widgets.IntInput(name="Training stars", start=50, end=2800, step=50, value=300, width=180,
+                                  css_classes=["train-n"])
+    n_val = pn.widgets.IntInput(name="Validation stars", start=20, end=700, step=10, value=150, width=180,
+                                css_classes=["val-n"])
+    start = pn.widgets.Button(name="Start training", button_type="primary", width=180, css_classes=["start-button"])
+    stop = pn.widgets.Button(name="Stop (keep best)", button_type="danger", width=180, disabled=True,
+                             css_classes=["stop-button"])
+    progress = pn.indicators.Progress(value=0, max=100, width=380, bar_color="primary", visible=False,
+                                      css_classes=["train-progress"])
+    status = pn.pane.Markdown("Not started.", css_classes=["train-status"], width=380)
+    save_name = pn.widgets.TextInput(name="Save as", placeholder="my-age-ensemble", width=250,
+                                     css_classes=["save-name"])
+    save = pn.widgets.Button(name="Save", width=120, disabled=True, css_classes=["save-button"])
+    curves = pn.Column(_curves([]), css_classes=["curves-area"])
+    epoch_table = table(_epoch_rows([]), "epoch-table", height=260, pagination=None)
+
+    job = {"run": None, "cb": None, "shown": -1}  # this session's run (a closure, not global)
+
+    def poll():
+        run = job["run"]
+        if run is None:
+            return
+        snap = run.snapshot()
+        n_done = sum(len(h.get("epoch", [])) for h in snap["histories"])
+        if n_done != job["shown"]:
+            job["shown"] = n_done
+            curves.objects = [_curves(snap["histories"])]
+            epoch_table.value = _epoch_rows(snap["histories"])
+        progress.value = int(round(100 * snap["fraction"]))
+        what = f"member {snap['member'] + 1}/{run.n_members}, epoch {snap['epoch']}/{run.epochs}"
+        if not snap["done"]:
+            status.object = f"Training {run.target}: {what}; {n_done} epochs done in {snap['elapsed']:.0f} s."
+            return
+        job["cb"].stop()
+        start.disabled, stop.disabled = False, True
+        if snap["error"]:
+            status.object = f"**Training failed.** {snap['error']}"
+            progress.bar_color = "danger"
+            return
+        ens = run.ensemble
+        best = ", ".join(str(m["best_epoch"]) for m in ens.card["members"])
+        verb = "Stopped" if snap["stopped"] else "Finished"
+        status.object = (f"**{verb}** after {n_done} epochs ({snap['elapsed']:.0f} s): {len(ens)} member(s), "
+                         f"best epochs kept: {best}. Validation M2 {ens.card['metrics']['val']['m2']:.1f}%.")
+        state.ensembles = {**state.ensembles, ens.target: ens}
+        save.disabled = False
+        show_ensemble(ens, f"trained in this session ({ens.target})", curves=False)
+
+    def on_start(_):
+        if job["run"] is not None and not job["run"].snapshot()["done"]:
+            return
+        run = sup.TrainingRun(target.value, members.value, epochs.value, n_train.value, n_val.value, size.value)
+        job.update(run=run.start(), shown=-1)
+        start.disabled, stop.disabled, save.disabled = True, False, True
+        progress.param.update(value=0, visible=True, bar_color="primary")
+        status.object = f"Starting: {members.value} member(s) x {epochs.value} epochs on {n_train.value} stars..."
+        job["cb"] = pn.state.add_periodic_callback(poll, period=POLL_MS)
+
+    def on_stop(_):
+        if job["run"] is not None:
+            job["run"].stop()
+            stop.disabled = True
+            status.object += " Stopping after this epoch..."
+
+    def on_save(_):
+        run = job["run"]
+        if run is None or run.ensemble is None:
+            return
+        name = save_name.value.strip() or f"{run.target}-{run.n_members}x{run.epochs}"
+        try:
+            folder = sup.save_ensemble(run.ensemble, name)
+        except FileExistsError as e:
+            status.object = f"**Not saved.** {e}"
+            return
+        opts = sup.list_ensembles()
+        load_select.options = opts
+        load_button.disabled = False
+        status.object = f"Saved to `{folder}`; it is now in the list above."
+
+    start.on_click(on_start)
+    stop.on_click(on_stop)
+    save.on_click(on_save)
+
+    left = pn.Column(
+        "### Load an ensemble", no_shipped, load_select, load_button,
+        "### Train on the demo data", simulated_banner("Training here uses the SIMULATED demo set."),
+        target, members, pn.Row(epochs, size), pn.Row(n_train, n_val),
+        pn.pane.Markdown("Adam, learning rate 1e-3 annealed (cosine), Huber loss; each member keeps "
+                         "its epoch with the lowest validation M2.", width=380),
+        pn.Row(start, stop), progress, status, pn.Row(save_name, save, align="end"), width=410)
+    return pn.Row(left, pn.Column(card_area, "### Live training", curves, epoch_table,
+                                  sizing_mode="stretch_width"), name="Ensembles")
