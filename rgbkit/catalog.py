@@ -772,6 +772,10 @@ def build_catalog(inputs, out, *, age="default", mass="default", classifier="def
     CPU count; 0 runs in this process). ``dask``: a scheduler address or a
     ``distributed.Client``. ``fmt``: parquet, fits or csv for the merged file.
     Returns the merged catalog's path.
+
+    The local pool starts its workers with "spawn", so a script that calls
+    this with ``workers > 0`` needs the usual ``if __name__ == "__main__":``
+    guard (notebooks and the ``rgbkit catalog`` command do not).
     """
     from tqdm.auto import tqdm
 
