@@ -207,7 +207,9 @@ def test_process_pool_and_dask_match_serial(real_fits, models, model_dirs, tmp_p
                       dashboard_address=None) as cluster, Client(cluster) as client:
         dsk = read_catalog(build_catalog(files, tmp_path / "d", dask=client, chunk_size=8, progress=False, **refs))
         assert len(client.scheduler_info()["workers"]) == 2
-    for other in (pool, dsk):
+        by_address = read_catalog(build_catalog(files, tmp_path / "a", dask=cluster.scheduler_address,
+                                                chunk_size=16, progress=False, **refs))
+    for other in (pool, dsk, by_address):
         other = other.set_index("file").loc[serial["file"]].reset_index()
         assert len(other) == len(serial) == len(files)
         np.testing.assert_allclose(other["age"], serial["age"], rtol=1e-5)
@@ -301,3 +303,20 @@ def test_column_docs_are_in_step_with_the_code():
 
     text = (REPO / "docs" / "catalog_columns.md").read_text()
     assert column_docs_markdown() in text
+
+
+def test_obsids_are_downloaded_then_scored(real_fits, models, tmp_path):
+    from test_fetch import Server
+
+    from rgbkit.io.lamost import read_lamost
+
+    table_files = [p for p in real_fits if "dr9" in str(p) or "dr13" in str(p)]
+    archive = {str(read_lamost(p).meta.obsid): p.read_bytes() for p in table_files}
+    with Server(archive, fail_first=1) as srv:
+        path = build_catalog(list(archive) + ["42"], tmp_path / "out", workers=0, progress=False,
+                             fetcher={"url_template": srv.template, "cache": tmp_path / "cache", "backoff": 0.01},
+                             **models)
+    df = read_catalog(path)
+    assert sorted(df["obsid"].astype(str)) == sorted(archive)
+    err = pd.read_csv(tmp_path / "out" / "errors.csv")
+    assert err.to_dict("records") == [{"file": 42, "stage": "fetch", "reason": "HTTP 404 no such obsid"}]
