@@ -797,6 +797,13 @@ def build_catalog(inputs, out, *, age="default", mass="default", classifier="def
     defaults = default_models() if "default" in (age, mass, classifier) else {}
     models = {k: defaults.get(k) if v == "default" else v
               for k, v in (("age", age), ("mass", mass), ("classifier", classifier))}
+    missing = [k for k, v in (("age", age), ("mass", mass), ("classifier", classifier))
+               if v == "default" and models[k] is None]
+    if missing:
+        import warnings
+
+        warnings.warn(f"no shipped {', '.join(missing)} model in rgbkit/pretrained: "
+                      "those columns will be NaN", stacklevel=2)
     if not resume and (out / "parts").exists():
         for p in (out / "parts").iterdir():
             p.unlink()
