@@ -160,12 +160,13 @@ def _robust_sigma(d) -> float:
     return float(1.4826 * np.median(np.abs(d - np.median(d))))
 
 
-def hr_map(teff, logg, value, quantity: str = "age", bins=(np.arange(3800, 5601, 100), np.arange(1.5, 3.81, 0.1)),
+def hr_map(teff, logg, value, quantity: str = "age", bins=(np.arange(3800, 5601, 100), np.arange(1.5, 4.01, 0.1)),
            min_count: int = 3, statistic: str = "median", title: str | None = None):
     """Teff-logg map of the median ``value`` (age or mass) per bin (the paper's Figure 2).
 
     Works for labels and for predictions alike. ``bins``: (Teff edges, logg edges)
-    or a pair of bin counts; bins with fewer than ``min_count`` stars are blank.
+    or a pair of bin counts; bins with fewer than ``min_count`` stars are blank and
+    stars outside the edges are left out (the title counts the stars shown).
     Axes run as in an HR diagram (hot to the left, low log g at the top).
     Returns a ``hv.QuadMesh`` whose value dimension is the per-bin statistic.
     """
@@ -184,6 +185,7 @@ def hr_map(teff, logg, value, quantity: str = "age", bins=(np.arange(3800, 5601,
     t, g, v = t[good], g[good], v[good]
     stat, xe, ye, _ = binned_statistic_2d(t, g, v, statistic=statistic, bins=bins)
     count, _, _, _ = binned_statistic_2d(t, g, v, statistic="count", bins=[xe, ye])
+    shown = int(count[count >= min_count].sum())
     stat[count < min_count] = np.nan
     units = _UNITS.get(quantity, "")
     vd = hv.Dimension(quantity, label=f"{statistic} {quantity}" + (f" ({units})" if units else ""))
@@ -191,7 +193,7 @@ def hr_map(teff, logg, value, quantity: str = "age", bins=(np.arange(3800, 5601,
                                           hv.Dimension("logg", label="log g", unit="dex")], vd)
     return mesh.opts(cmap="viridis", colorbar=True, invert_xaxis=True, invert_yaxis=True, width=520,
                      height=420, tools=["hover"], title=title or f"{statistic.capitalize()} {quantity} per bin "
-                     f"(n = {int(good.sum())}, >= {min_count} stars per bin)")
+                     f"({shown} of {int(good.sum())} stars in bins of >= {min_count})")
 
 
 def pred_truth_density(true, pred, target: str = "age", bins: int = 40, range_=None, title: str | None = None):

@@ -33,6 +33,7 @@ def test_hr_map_median_per_bin_and_min_count():
     assert grid[0, 0] == pytest.approx(2.5)
     assert np.isnan(grid[10, 5])  # 2 stars < min_count
     assert np.sum(np.isfinite(grid)) == 1
+    assert "4 of 6 stars" in obj.opts.get().kwargs["title"]
     mean = plots.hr_map(teff, logg, age, statistic="mean", bins=(np.arange(4000, 4701, 100), np.arange(2.0, 3.21, 0.1)))
     assert mean.dimension_values(2, flat=False)[0, 0] == pytest.approx(4.0)
     with pytest.raises(ValueError, match="lengths differ"):
