@@ -110,6 +110,25 @@ def header_value(page, field: str) -> str:
     raise AssertionError(f"no {field!r} row in the header table: {rows}")
 
 
+ROWS_JS = """rows => rows.map(r => Array.from(r.querySelectorAll('.tabulator-cell[tabulator-field]'))
+    .filter(c => c.getAttribute('tabulator-field') !== '_index').map(c => c.innerText.trim()))"""
+
+
+def table_rows(page, css_class: str) -> list[list[str]]:
+    """Cell texts of the visible rows of a Tabulator (the hidden index column left out)."""
+    return page.locator(f".{css_class} .tabulator-row").evaluate_all(ROWS_JS)
+
+
+def wait_rows(page, css_class: str, at_least: int = 1, timeout: float = 60) -> list[list[str]]:
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < timeout:
+        rows = table_rows(page, css_class)
+        if len(rows) >= at_least:
+            return rows
+        time.sleep(0.25)
+    raise AssertionError(f"table .{css_class} has fewer than {at_least} rows")
+
+
 def select_tab(page, name: str):
     page.locator(".main-tabs .bk-tab", has_text=name).first.click()
 
@@ -207,3 +226,124 @@ def test_bad_uploads_show_a_message_and_the_server_survives(page, server, tmp_pa
     wait_text(page, ".header-table table", re.escape(spec.meta.designation))
     assert not page.locator(".upload-msg div").first.is_visible() or "refused" not in text(page, ".upload-msg div")
     assert alive(server)
+
+
+# ------------------------------------------------------------------ tab 2 (+3, 5): train, stop, save, load
+def epoch_rows(page) -> list[list[str]]:
+    return table_rows(page, "epoch-table")
+
+
+def set_input(page, selector: str, value) -> None:
+    box = page.locator(f"{selector} input").first
+    box.fill(str(value))
+    box.press("Enter")
+
+
+def test_train_live_curves_stop_save_and_use_everywhere(page, server):
+    from rgbkit import app_support as sup
+    from rgbkit.ensemble import Ensemble
+
+    select_tab(page, "Ensembles")
+    set_input(page, ".train-epochs", 12)
+    set_input(page, ".train-n", 100)
+    set_input(page, ".val-n", 60)
+    page.locator(".start-button button").first.click()
+    wait_text(page, ".train-status div", r"Training age: member 1/2")
+    # the curve grows epoch by epoch while the page stays responsive
+    t0 = time.perf_counter()
+    while len(epoch_rows(page)) < 1 and time.perf_counter() - t0 < 90:
+        time.sleep(0.3)
+    first = len(epoch_rows(page))
+    assert first >= 1
+    page.locator(".training-curves").first.wait_for()
+    while len(epoch_rows(page)) < first + 1 and time.perf_counter() - t0 < 120:
+        time.sleep(0.3)
+    assert len(epoch_rows(page)) > first
+    shot(page, "2_ensembles_training")
+    page.locator(".stop-button button").first.click()
+    status = wait_text(page, ".train-status div", r"Stopped after \d+ epochs", timeout=90)
+    rows = epoch_rows(page)
+    n_run = int(re.search(r"after (\d+) epochs", status).group(1))
+    assert len(rows) == n_run < 12  # stopped early, during member 1: no second member
+    assert "1 member(s)" in status
+    m2 = [float(r[5]) for r in rows]
+    best = int(re.search(r"best epochs kept: (\d+)", status).group(1))
+    assert best == int(rows[int(np.argmin(m2))][1])  # the kept weights are the lowest-M2 epoch's
+    card = dict(r[:2] for r in wait_rows(page, "card-table", 8))
+    assert card["members"] == "1" and card["best epochs"] == str(best)
+    shot(page, "2_ensembles_stopped")
+
+    # save it, find it in the list, load it back: the card is the one on disk
+    set_input(page, ".save-name", "browser-test-age")
+    page.locator(".save-button button").first.click()
+    wait_text(page, ".train-status div", r"Saved to")
+    folder = server["models"] / "browser-test-age"
+    saved = Ensemble.load(folder, target="age")
+    page.locator(".ensemble-select select").select_option(label="saved: browser-test-age")
+    page.locator(".load-button button").first.click()
+    wait_text(page, ".card-title div", r"saved: browser-test-age")
+    card = dict(r[:2] for r in wait_rows(page, "card-table", 8))
+    assert card["validation M2"] == f"{saved.card['metrics']['val']['m2']:.1f}%"
+
+    # Predictions use this session's age ensemble: the numbers are the library's
+    select_tab(page, "Predictions")
+    summary = wait_text(page, ".age-summary div", r"M2 = [0-9.]+%")
+    _, s = sup.predict_demo(saved)
+    assert f"M1 = {s['m1']:.3g} Gyr" in summary and f"M2 = {s['m2']:.1f}%" in summary
+    n_val = sup.demo_split_index("validation").size
+    assert f"({n_val} validation stars)" in text(page, ".pred-count div")
+    assert page.locator(".pred-table .tabulator-row").count() == 12  # first page
+    if sup.shipped_ensemble("mass") is None:
+        assert "No mass ensemble yet" in text(page, ".no-mass div")
+    shot(page, "3_predictions")
+
+    # Clusters: three clusters with the member counts of the simulated set
+    select_tab(page, "Clusters & baselines")
+    page.locator(".cluster-table .tabulator-row").first.wait_for()
+    rows = table_rows(page, "cluster-table")
+    res = sup.cluster_results(saved, sup.shipped_classifier())
+    assert [r[0] for r in rows] == list(res.table["cluster"])
+    assert [int(r[1]) for r in rows] == list(res.table["n_members"])
+    assert [r[4] for r in rows] == [f"{a:.2f}" for a in res.table["age"]]
+    paper = table_rows(page, "paper-baseline-table")
+    assert [r[0] for r in paper] == ["XGB", "RF", "ANN", "DenseNet-BC"] and paper[0][1] == "1.65"
+    shot(page, "5_clusters_baselines")
+
+
+# ------------------------------------------------------------------ tab 4: HR map selection -> spectrum
+def test_hr_map_box_select_lists_stars_and_opens_spectrum(page):
+    from rgbkit import app_support as sup
+
+    select_tab(page, "HR maps")
+    canvas = page.locator(".hr-plot canvas").first
+    canvas.wait_for()
+    time.sleep(1.0)  # let Bokeh lay the plot out before dragging
+    box = canvas.bounding_box()
+    x0, y0 = box["x"] + 0.45 * box["width"], box["y"] + 0.35 * box["height"]
+    x1, y1 = box["x"] + 0.55 * box["width"], box["y"] + 0.50 * box["height"]
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    page.mouse.move(x1, y1, steps=10)
+    page.mouse.up()
+    msg = wait_text(page, ".hr-selection div", r"\d+ stars in Teff")
+    m = re.search(r"(\d+) stars in Teff (\d+\.\d+)-(\d+\.\d+) K, log g (\d+\.\d+)-(\d+\.\d+)", msg)
+    n, t0, t1, g0, g1 = int(m.group(1)), *map(float, m.groups()[1:])
+    # the exact bounds (the text rounds them) sit in a data attribute
+    exact = [float(v) for v in page.locator(".hr-count").first.get_attribute("data-bounds").split(",")]
+    assert exact == pytest.approx([t0, t1, g0, g1], abs=0.01)
+    t0, t1, g0, g1 = exact
+    expected = sup.stars_in_box(sup.hr_stars(), (t0, t1), (g0, g1))
+    assert n == len(expected) > 0
+    page.locator(".hr-table .tabulator-row").first.wait_for()
+    rows = table_rows(page, "hr-table")
+    assert len(rows) == min(n, 10)
+    for r in rows:
+        assert t0 - 0.5 <= float(r[2]) <= t1 + 0.5 and g0 - 5e-4 <= float(r[3]) <= g1 + 5e-4  # shown rounded
+    assert {int(r[0]) for r in rows} <= set(expected["obsid"])
+    shot(page, "4_hr_selection")
+
+    page.locator(".hr-table .tabulator-row").first.click()
+    wait_text(page, ".header-table table", re.escape(rows[0][1]))
+    assert header_value(page, "obsid") == rows[0][0]
+    assert "SIMULATED" in text(page, ".simulated-note div")
+    shot(page, "4_hr_click_opens_spectrum")

@@ -17,4 +17,6 @@ def table(df, name: str, height: int | None = None, **kw) -> pn.widgets.Tabulato
     kw.setdefault("show_index", False)
     kw.setdefault("disabled", True)
     kw.setdefault("layout", "fit_data_table")
+    if df is not None and "obsid" in getattr(df, "columns", ()):  # an id, not a quantity: no 900,000,000
+        kw["formatters"] = {"obsid": {"type": "plaintext"}, **kw.get("formatters", {})}
     return pn.widgets.Tabulator(df, height=height, css_classes=[name], **kw)

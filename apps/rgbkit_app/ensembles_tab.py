@@ -45,7 +45,7 @@ def build(state: AppState) -> pn.viewable.Viewable:
     card_area = pn.Column(css_classes=["card-area"], sizing_mode="stretch_width")
 
     def show_ensemble(ens, origin: str, curves: bool = True):
-        objs = [pn.pane.Markdown(f"### Model card: {origin}"),
+        objs = [pn.pane.Markdown(f"### Model card: {origin}", css_classes=["card-title"]),
                 table(sup.card_table(ens.card), "card-table", widths={"field": 150, "value": 620})]
         if curves:
             objs.append(_curves(ens.histories) if ens.histories else pn.pane.Markdown("*No training history.*"))

@@ -25,7 +25,11 @@ def build(state: AppState) -> pn.viewable.Viewable:
     note = pn.pane.Markdown("", css_classes=["hr-note"], width=300)
     selection_text = pn.pane.Markdown("Box-select a region of the map (the box tool is active) to list its stars.",
                                       css_classes=["hr-selection"], sizing_mode="stretch_width")
-    selected = table(sup.hr_stars().iloc[:0], "hr-table", pagination="local", page_size=PAGE, selectable=1)
+    fmt = {c: {"type": "money", "precision": p, "thousand": False} for c, p in
+           (("teff", 0), ("logg", 3), ("feh", 2), ("age", 2), ("mass", 3), ("age_pred", 2), ("age_std", 2),
+            ("mass_pred", 3), ("mass_std", 3))}
+    selected = table(sup.hr_stars().iloc[:0], "hr-table", pagination="local", page_size=PAGE, selectable=1,
+                     formatters=fmt)
     plot_pane = pn.pane.HoloViews(css_classes=["hr-plot"])
     current = {"stars": None, "stream": None}  # this session's map data
 
@@ -48,7 +52,8 @@ def build(state: AppState) -> pn.viewable.Viewable:
         sel = sup.stars_in_box(current["stars"], (x0, x1), (y0, y1))
         t0, t1 = sorted((x0, x1))
         g0, g1 = sorted((y0, y1))
-        selection_text.object = (f"<span class='hr-count'>{len(sel)}</span> stars in Teff "
+        selection_text.object = (f"<span class='hr-count' data-bounds='{t0!r},{t1!r},{g0!r},{g1!r}'>{len(sel)}</span> "
+                                 f"stars in Teff "
                                  f"<span class='hr-teff'>{t0:.2f}-{t1:.2f}</span> K, log g "
                                  f"<span class='hr-logg'>{g0:.4f}-{g1:.4f}</span>. Click a row to open its "
                                  "spectrum in the Spectra tab.")
