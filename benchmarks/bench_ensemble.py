@@ -25,9 +25,12 @@ import platform
 import time
 from pathlib import Path
 
+import sys
+
 import numpy as np
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's rgbkit
 from rgbkit import __version__, metrics
 from rgbkit._cli_models import demo_training_arrays
 from rgbkit.ensemble import PRETRAINED_DIR, Ensemble

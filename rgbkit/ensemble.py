@@ -22,7 +22,6 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
-import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Sequence
@@ -338,8 +337,6 @@ class Ensemble:
         """Write the folder (card, one safetensors file per member, histories)."""
         from safetensors.torch import save_file
 
-        from . import __version__
-
         folder = Path(folder)
         if folder.exists() and any(folder.iterdir()) and not overwrite:
             raise FileExistsError(f"{folder} exists and is not empty (pass overwrite=True)")
@@ -347,7 +344,7 @@ class Ensemble:
         card = json.loads(json.dumps(self.card))  # deep copy, JSON-safe
         card.update(format_version=MODEL_FORMAT_VERSION, target=self.target, units=self.units,
                     architecture=self.model_config.to_dict(), target_scaler=self.scaler.to_dict(),
-                    spread_scale=self.spread_scale, library_version=__version__,
+                    spread_scale=self.spread_scale, library_version=_library_version(),
                     created=card.get("created") or _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
         members = card.get("members") or [{} for _ in self.members]
         if len(members) != len(self.members):
@@ -436,6 +433,15 @@ class Ensemble:
         ens = cls(members, scaler, card["target"], card, histories, device=device)
         ens.folder = folder
         return ens
+
+
+def _library_version() -> str:
+    try:
+        from . import __version__
+        return __version__
+    except ImportError:  # rgbkit imported as a namespace package (a stale editable install)
+        from importlib.metadata import version
+        return version("rgbkit")
 
 
 def load_pretrained(target: str = "age", device: str | torch.device | None = "auto") -> Ensemble:

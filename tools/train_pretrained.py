@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # this checkout's rgbkit, whatever an installed copy says
 OUT = REPO / "rgbkit" / "pretrained"
 N_CHECK = 6
 
