@@ -607,24 +607,49 @@ def classifier_table(classifier) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-BASELINE_RESULTS = ("benchmarks/results/baselines.json", "rgbkit/data/baselines.json")
+BASELINE_JSON = "benchmarks/results/baselines.json"
+SCIENCE_MD = "benchmarks/results/science.md"
 
 
-def baseline_results() -> pd.DataFrame | None:
-    """Our baseline comparison (a recorded benchmark run), or None when none is recorded.
+def _markdown_table(text: str, first_header: str) -> pd.DataFrame | None:
+    """The first Markdown table whose header row starts with ``| first_header |``."""
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if cells and cells[0] == first_header and i + 1 < len(lines) and lines[i + 1].startswith("|-"):
+            rows = []
+            for row in lines[i + 2:]:
+                if not row.startswith("|"):
+                    break
+                rows.append([c.strip() for c in row.strip().strip("|").split("|")])
+            df = pd.DataFrame(rows, columns=cells)
+            for c in cells[1:]:
+                df[c] = pd.to_numeric(df[c], errors="coerce")
+            return df.set_index(first_header)
+    return None
 
-    Reads the first existing JSON of :data:`BASELINE_RESULTS` (relative to the
-    source checkout): ``{"table": {model: {age_m1, age_m2, mass_m1, mass_m2}}, ...}``.
+
+def baseline_results() -> tuple[pd.DataFrame | None, str]:
+    """Our recorded baseline comparison and where it came from; (None, "") when none is recorded.
+
+    ``benchmarks/results/baselines.json`` (``{"table": {model: {age_m1, ...}}}``)
+    if present, else the table of ``benchmarks/results/science.md`` (written by
+    ``benchmarks/bench_science.py``). Paths are relative to the source checkout.
     """
     from .io.paths import REPO_ROOT
 
-    for rel in BASELINE_RESULTS:
-        path = REPO_ROOT / rel
-        if path.is_file():
-            data = json.loads(path.read_text())
-            table = data.get("table", data)
-            return pd.DataFrame.from_dict(table, orient="index")
-    return None
+    path = REPO_ROOT / BASELINE_JSON
+    if path.is_file():
+        data = json.loads(path.read_text())
+        df = pd.DataFrame.from_dict(data.get("table", data), orient="index")
+        df.index.name = "model"
+        return df, BASELINE_JSON
+    path = REPO_ROOT / SCIENCE_MD
+    if path.is_file():
+        df = _markdown_table(path.read_text(), "model")
+        if df is not None and "age_m2" in df:
+            return df, SCIENCE_MD
+    return None, ""
 
 
 def paper_baselines() -> pd.DataFrame:

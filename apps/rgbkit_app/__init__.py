@@ -18,7 +18,7 @@ def build(state: AppState | None = None) -> pn.template.FastListTemplate:
             builders.append(mod.build)
         except ModuleNotFoundError:  # tab not written yet
             builders.append(lambda state: pn.pane.Markdown("This tab is being built."))
-    tabs = pn.Tabs(*[(name, b(state)) for name, b in zip(TABS, builders)], dynamic=True,
+    tabs = pn.Tabs(*[(name, b(state)) for name, b in zip(TABS, builders)], dynamic=False,
                    sizing_mode="stretch_width", css_classes=["main-tabs"])
     tabs.link(state, active="active_tab", bidirectional=True)
     tmpl = pn.template.FastListTemplate(

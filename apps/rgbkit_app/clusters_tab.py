@@ -13,6 +13,11 @@ from .state import AppState
 CLUSTER_COLUMNS = ["cluster", "n_members", "n_giants", "n_rgb", "age", "age_spread", "age_p16", "age_p84",
                    "truth_age", "age_minus_truth", "lit_age", "lit_low", "lit_high", "lit_reference", "paper_age"]
 
+NICE = {"n_members": "members", "n_giants": "giants", "n_rgb": "RGB used", "age": "age (Gyr)",
+        "age_spread": "spread", "age_p16": "p16", "age_p84": "p84", "truth_age": "truth",
+        "age_minus_truth": "age - truth", "lit_age": "paper lit.", "lit_low": "lit. low", "lit_high": "lit. high",
+        "lit_reference": "reference", "paper_age": "paper DenseNet"}
+
 
 def _float_formatters(df):
     return {c: {"type": "money", "precision": 2} for c in df.columns if df[c].dtype.kind == "f"}
@@ -27,7 +32,7 @@ def build(state: AppState) -> pn.viewable.Viewable:
                                  alert_type="info", css_classes=["no-cluster"])
         clf = sup.shipped_classifier()
         res = sup.cluster_results(ens, clf)
-        tab = res.table[[c for c in CLUSTER_COLUMNS if c in res.table]]
+        tab = res.table[[c for c in CLUSTER_COLUMNS if c in res.table]].rename(columns=NICE)
         how = ("the shipped RGB/RC classifier keeps the stars it calls RGB" if clf is not None
                else "no classifier shipped yet: every giant is kept (red-clump stars included)")
         return pn.Column(
@@ -35,21 +40,23 @@ def build(state: AppState) -> pn.viewable.Viewable:
                              f"Teff < 10,000 K and log g <= 3.5, then {how}; cluster age = median of the "
                              "members' ages, spread = 1.4826 MAD. Literature ages: the paper's Table 1.",
                              sizing_mode="stretch_width"),
-            pn.pane.HoloViews(plots.cluster_ages_plot(res.table, res.stars).opts(width=640, height=380),
+            pn.pane.HoloViews(plots.cluster_ages_plot(res.table, res.stars).opts(width=760, height=380,
+                                                                                 legend_position="right"),
                               css_classes=["cluster-plot"]),
             table(tab, "cluster-table", formatters=_float_formatters(tab)))
 
     def baselines():
         paper = sup.paper_baselines().reset_index()
-        ours = sup.baseline_results()
+        ours, where = sup.baseline_results()
         objs = [pn.pane.Markdown("### Baselines (validation M1 / M2)")]
         if ours is None:
-            objs.append(pn.pane.Alert("No baseline run recorded yet (benchmarks/results/baselines.json); "
+            objs.append(pn.pane.Alert("No baseline run recorded yet (run benchmarks/bench_science.py); "
                                       "the paper's Table 2 is shown.", alert_type="info",
                                       css_classes=["no-baselines"]))
         else:
-            ours = ours.reset_index().rename(columns={"index": "model"})
-            objs += [pn.pane.Markdown("Ours, on the SIMULATED demo split:"),
+            ours = ours.reset_index()
+            objs += [pn.pane.Markdown(f"Ours, on the SIMULATED demo split (recorded in `{where}`; paper_* "
+                                      "columns: the paper's numbers):"),
                      table(ours, "baseline-table", formatters=_float_formatters(ours))]
         objs += [pn.pane.Markdown("Paper (Li, Bu et al. 2022, Table 2), on its LAMOST-Kepler split:"),
                  table(paper, "paper-baseline-table")]

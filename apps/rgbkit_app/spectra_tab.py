@@ -75,11 +75,18 @@ def build(state: AppState) -> pn.viewable.Viewable:
                                                             else "real LAMOST file")
         return f"{s.meta.designation or '?'} ({src})"
 
+    last = {"view": None, "parts": None}  # the two panels of the current view, built once for both maps
+
+    def parts(view):
+        if last["view"] is not view:
+            last.update(view=view, parts=_layout(view, title()))
+        return last["parts"]
+
     def top(view):
-        return _layout(view, title())[0] if view is not None else hv.Overlay([])
+        return parts(view)[0] if view is not None else hv.Overlay([])
 
     def resid(view):
-        return _layout(view, "")[1].opts(ylim=(-RESID_LIM, RESID_LIM)) if view is not None else hv.Overlay([])
+        return parts(view)[1].opts(ylim=(-RESID_LIM, RESID_LIM)) if view is not None else hv.Overlay([])
 
     dm_top = hv.DynamicMap(pn.bind(top, state.param.view))
     dm_res = hv.DynamicMap(pn.bind(resid, state.param.view))
@@ -100,8 +107,8 @@ def build(state: AppState) -> pn.viewable.Viewable:
             f"{st['levels']} Haar levels, threshold {state.threshold_factor:.2f} ({state.threshold_rule}). "
             f"Spectrum {verdict}.", css_classes=["resid-numbers"], sizing_mode="stretch_width")
 
-    @pn.depends(state.param.spectrum, state.param.view)
-    def header(spec, view):
+    @pn.depends(state.param.spectrum)
+    def header(spec):
         if spec is None:
             return pn.pane.Markdown("")
         return pn.Column("### Header", pn.pane.DataFrame(sup.header_table(spec), index=False,

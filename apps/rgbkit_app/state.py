@@ -41,7 +41,10 @@ class AppState(param.Parameterized):
         except Exception as e:  # a bad file must not break the session: say why instead
             self.param.update(error=f"{self.star_key}: {e}")
             return
-        self.param.update(spectrum=spec, view=view, error="")
+        upd = {"view": view, "error": ""}
+        if spec is not self.spectrum:  # header views depend on it: leave them alone on slider moves
+            upd["spectrum"] = spec
+        self.param.update(**upd)
 
     @property
     def is_demo(self) -> bool:
