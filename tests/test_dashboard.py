@@ -347,3 +347,31 @@ def test_hr_map_box_select_lists_stars_and_opens_spectrum(page):
     assert header_value(page, "obsid") == rows[0][0]
     assert "SIMULATED" in text(page, ".simulated-note div")
     shot(page, "4_hr_click_opens_spectrum")
+
+
+# ------------------------------------------------------------------ the shipped ensembles
+def test_shipped_ensembles_card_predictions_and_predicted_hr_map(page):
+    from rgbkit import app_support as sup
+
+    age, mass = sup.shipped_ensemble("age"), sup.shipped_ensemble("mass")
+    if age is None or mass is None:
+        pytest.skip("rgbkit/pretrained has no age and mass ensembles yet")
+    select_tab(page, "Ensembles")
+    page.locator(".ensemble-select select").select_option(label="shipped: mass")
+    page.locator(".load-button button").first.click()
+    wait_text(page, ".card-title div", r"shipped: mass")
+    card = dict(r[:2] for r in wait_rows(page, "card-table", 8))
+    assert card["members"] == str(len(mass))
+    assert card["validation M2"] == f"{mass.card['metrics']['val']['m2']:.1f}%"
+
+    select_tab(page, "Predictions")
+    for t, ens in (("age", age), ("mass", mass)):
+        _, s = sup.predict_demo(ens)
+        summary = wait_text(page, f".{t}-summary div", r"M2 = [0-9.]+%")
+        assert f"M2 = {s['m2']:.1f}%" in summary and f"{s['coverage_68']:.0%}" in summary
+    shot(page, "3_predictions_shipped")
+
+    select_tab(page, "HR maps")
+    page.locator(".hr-source .bk-btn", has_text="predictions").first.click()
+    wait_text(page, ".hr-note div", r"predictions for the validation stars")
+    shot(page, "4_hr_predicted")

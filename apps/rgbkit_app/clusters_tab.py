@@ -20,7 +20,7 @@ NICE = {"n_members": "members", "n_giants": "giants", "n_rgb": "RGB used", "age"
 
 
 def _float_formatters(df):
-    return {c: {"type": "money", "precision": 2} for c in df.columns if df[c].dtype.kind == "f"}
+    return {c: {"type": "money", "precision": 2, "thousand": False} for c in df.columns if df[c].dtype.kind == "f"}
 
 
 def build(state: AppState) -> pn.viewable.Viewable:
@@ -59,7 +59,7 @@ def build(state: AppState) -> pn.viewable.Viewable:
                                       "columns: the paper's numbers):"),
                      table(ours, "baseline-table", formatters=_float_formatters(ours))]
         objs += [pn.pane.Markdown("Paper (Li, Bu et al. 2022, Table 2), on its LAMOST-Kepler split:"),
-                 table(paper, "paper-baseline-table")]
+                 table(paper, "paper-baseline-table", formatters=_float_formatters(paper))]
         return pn.Column(*objs)
 
     def classifier():

@@ -17,6 +17,16 @@ def table(df, name: str, height: int | None = None, **kw) -> pn.widgets.Tabulato
     kw.setdefault("show_index", False)
     kw.setdefault("disabled", True)
     kw.setdefault("layout", "fit_data_table")
-    if df is not None and "obsid" in getattr(df, "columns", ()):  # an id, not a quantity: no 900,000,000
-        kw["formatters"] = {"obsid": {"type": "plaintext"}, **kw.get("formatters", {})}
+    kw["formatters"] = {**default_formatters(df), **kw.get("formatters", {})}
     return pn.widgets.Tabulator(df, height=height, css_classes=[name], **kw)
+
+
+def default_formatters(df, precision: int = 3) -> dict:
+    """Floats to ``precision`` decimals without thousands separators; ids as plain text."""
+    out = {}
+    for c in getattr(df, "columns", ()):
+        if c == "obsid":  # an id, not a quantity: no 900,000,000
+            out[c] = {"type": "plaintext"}
+        elif df[c].dtype.kind == "f":
+            out[c] = {"type": "money", "precision": precision, "thousand": False}
+    return out

@@ -40,7 +40,7 @@ def build(state: AppState) -> pn.viewable.Viewable:
     load_button = pn.widgets.Button(name="Load", button_type="primary", width=120, disabled=not choices,
                                     css_classes=["load-button"])
     no_shipped = pn.pane.Alert(
-        "No shipped ensemble yet (rgbkit/pretrained/ is empty): train one below.", alert_type="info",
+        "No shipped age or mass ensemble yet (rgbkit/pretrained/): train one below.", alert_type="info",
         visible=not any(k.startswith("shipped") for k in choices), css_classes=["no-shipped"], width=380)
     card_area = pn.Column(css_classes=["card-area"], sizing_mode="stretch_width")
 

@@ -58,8 +58,7 @@ def build(state: AppState) -> pn.viewable.Viewable:
             body += [pn.pane.Markdown(f"### Per-star predictions ({len(df)} validation stars)",
                                       css_classes=["pred-count"]),
                      table(df[show], "pred-table", pagination="local", page_size=12,
-                           formatters={c: {"type": "money", "precision": 3} for c in show
-                                       if df[c].dtype.kind == "f"})]
+                           formatters={"teff": {"type": "money", "precision": 0, "thousand": False}})]
         return pn.Column(*body)
 
     return pn.Column(simulated_banner("Predictions are for the demo validation split; labels play the role of "
