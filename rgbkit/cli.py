@@ -49,7 +49,8 @@ def cmd_app(args) -> int:
         return cmd_summary(args)
     cmd = [sys.executable, "-m", "panel", "serve", str(app), "--address", args.address,
            "--port", str(args.port), "--allow-websocket-origin", f"{args.address}:{args.port}",
-           "--allow-websocket-origin", f"localhost:{args.port}"]
+           "--allow-websocket-origin", f"localhost:{args.port}",
+           "--warm"]  # run the app once at start-up: caches fill before the first visitor
     if args.show:
         cmd.append("--show")
     print("starting the rgbkit dashboard: http://%s:%d/dashboard" % (args.address, args.port))
