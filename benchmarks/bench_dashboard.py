@@ -97,9 +97,9 @@ def main() -> int:
         f"127.0.0.1, Debian Chromium (headless, Playwright), {os.cpu_count()} CPU cores "
         f"({platform.processor() or platform.machine()}) shared with other work (load average "
         f"{os.getloadavg()[0]:.1f} at the end). Server started and answered HTTP after {start:.1f} s.", "",
-        "Session 1 is the first browser session of a fresh server (the demo data, their network inputs and the "
+        "Session 1 is the first browser session of a fresh server (with `--warm`, the demo data, their network inputs and the "
         "shipped models' predictions load in a warm-up thread started with the server); later sessions hit the "
-        "per-process caches. 'open X' = first visit of a tab (tabs render on demand); 'back to X' = a later "
+        "per-process caches. 'open X' = first switch to a tab (all tabs are rendered with the page); 'back to X' = a later "
         "switch. Slider step = one arrow-key step of the wavelet threshold until the page shows the new "
         "residual numbers (denoise + re-plot of 4,096 pixels).", "",
         "| step | " + " | ".join(f"session {i + 1}" for i in range(len(runs))) + " |",
