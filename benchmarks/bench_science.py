@@ -125,7 +125,8 @@ def baseline_section(budget: float, cv: int, get_models) -> str:
              f"members) on the same validation spectra. Search: {cv}-fold CV on the training split, "
              f"<= {budget:.0f} s per method and target (a setting under way finishes); {secs / 60:.1f} min "
              "for the baselines in all.", "",
-             md(table.reset_index(), ".3g"), "", "Search (CV M2 % per setting tried; * = chosen):", ""]
+             md(table.reset_index(), ".3g"), "", noise_line(d, pa, pm), "",
+             "Search (CV M2 % per setting tried; * = chosen):", ""]
     for (method, target), info in details.items():
         tr = info["tune"]
         tried = "; ".join(f"{'*' if s['params'] == tr.best_params else ''}{s['params']}: {s['cv_m2']:.1f}% "
@@ -133,6 +134,19 @@ def baseline_section(budget: float, cv: int, get_models) -> str:
         lines.append(f"- {bl.METHODS[method]} {target}: {tried}" + (" (budget reached)" if tr.stopped_early else "")
                      + f"; refit {info['fit_seconds']:.0f} s")
     return "\n".join(lines)
+
+
+def noise_line(d, pa, pm) -> str:
+    """How far the catalog labels (the targets) lie from the simulated truth: a floor for M1/M2."""
+    lv = d["labels_val"]
+    if not {"age_true", "mass_true"} <= set(lv.columns):
+        return ""
+    at, mt = lv["age_true"].to_numpy(np.float64), lv["mass_true"].to_numpy(np.float64)
+    a, m = lv["age"].to_numpy(np.float64), lv["mass"].to_numpy(np.float64)
+    return (f"Label noise on these validation stars: catalog labels vs simulated truth M2 = "
+            f"{metrics.m2(at, a):.1f}% (age), {metrics.m2(mt, m):.1f}% (mass). DenseNet-BC vs simulated truth: "
+            f"age M1 {metrics.m1(at, pa):.2f} Gyr / M2 {metrics.m2(at, pa):.1f}%, mass M1 {metrics.m1(mt, pm):.3f} "
+            f"Msun / M2 {metrics.m2(mt, pm):.1f}%.")
 
 
 def wait_for(folder: Path, target: str, minutes: float) -> Ensemble:
