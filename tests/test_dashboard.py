@@ -345,6 +345,7 @@ def test_hr_map_box_select_lists_stars_and_opens_spectrum(page):
     page.locator(".hr-table .tabulator-row").first.click()
     wait_text(page, ".header-table table", re.escape(rows[0][1]))
     assert header_value(page, "obsid") == rows[0][0]
+    assert rows[0][1] in page.locator(".demo-select select").first.evaluate("s => s.options[s.selectedIndex].text")
     assert "SIMULATED" in text(page, ".simulated-note div")
     shot(page, "4_hr_click_opens_spectrum")
 

@@ -26,8 +26,9 @@ def build(state: AppState) -> pn.viewable.Viewable:
     demo_opts = sup.demo_star_options()
     file_opts = sup.real_file_options()
 
-    demo_select = pn.widgets.Select(name="Demo star (SIMULATED, validation split)", options=demo_opts,
-                                    value=state.star_key if state.is_demo else None, width=420,
+    demo_select = pn.widgets.Select(name="Demo star (SIMULATED, validation split)",
+                                    options={"(choose a demo star)": ""} | demo_opts,
+                                    value=state.star_key if state.is_demo else "", width=420,
                                     css_classes=["demo-select"])
     file_select = pn.widgets.Select(name=f"Real LAMOST file ({len(file_opts)} in shared data)",
                                     options={"(choose a file)": ""} | file_opts, value="", width=420,
@@ -63,6 +64,22 @@ def build(state: AppState) -> pn.viewable.Viewable:
         upload_msg.param.update(object="", visible=False)
         state.param.update(upload=spec, star_key=f"{UPLOAD_KEY}{name}")
 
+    def sync_pickers(event):
+        # keep the pickers telling the truth when another tab (HR map) opens a star
+        key = event.new
+        if sup.is_demo_key(key):
+            if key not in demo_select.options.values():
+                lab = sup.demo_labels_for(key) or {}
+                label = f"{lab.get('designation', key)} · {lab.get('stage', '?')} ({lab.get('split', '?')} split)"
+                demo_select.options = {label: key, **demo_select.options}
+            demo_select.value = key
+            file_select.value = ""
+        elif key.startswith(sup.FILE_PREFIX):
+            demo_select.value = ""
+        else:
+            demo_select.value, file_select.value = "", ""
+
+    state.param.watch(sync_pickers, "star_key")
     demo_select.param.watch(on_demo, "value")
     file_select.param.watch(on_file, "value")
     upload.param.watch(on_upload, "value")
@@ -83,7 +100,8 @@ def build(state: AppState) -> pn.viewable.Viewable:
         return last["parts"]
 
     def top(view):
-        return parts(view)[0] if view is not None else hv.Overlay([])
+        # legend top left: cool giants are faint in the blue, so the corner is empty
+        return parts(view)[0].opts(legend_position="top_left") if view is not None else hv.Overlay([])
 
     def resid(view):
         return parts(view)[1].opts(ylim=(-RESID_LIM, RESID_LIM)) if view is not None else hv.Overlay([])
