@@ -12,6 +12,7 @@ from .common import simulated_banner, table
 from .state import AppState
 
 POLL_MS = 400
+EPOCH_PAGE = 8
 
 
 def _curves(histories):
@@ -29,7 +30,8 @@ def _epoch_rows(histories) -> pd.DataFrame:
             rows.append({"member": i, "epoch": ep, "train loss": round(h["train_loss"][j], 4),
                          "val loss": round(h["val_loss"][j], 4), "val M1": round(h["val_m1"][j], 3),
                          "val M2 (%)": round(h["val_m2"][j], 2)})
-    return pd.DataFrame(rows, columns=["member", "epoch", "train loss", "val loss", "val M1", "val M2 (%)"])
+    df = pd.DataFrame(rows, columns=["member", "epoch", "train loss", "val loss", "val M1", "val M2 (%)"])
+    return df.iloc[::-1].reset_index(drop=True)  # newest first: the live end is on page 1
 
 
 def build(state: AppState) -> pn.viewable.Viewable:
@@ -88,7 +90,7 @@ def build(state: AppState) -> pn.viewable.Viewable:
                                      css_classes=["save-name"])
     save = pn.widgets.Button(name="Save", width=120, disabled=True, css_classes=["save-button"])
     curves = pn.Column(_curves([]), css_classes=["curves-area"])
-    epoch_table = table(_epoch_rows([]), "epoch-table", height=260, pagination=None)
+    epoch_table = table(_epoch_rows([]), "epoch-table", pagination="local", page_size=EPOCH_PAGE)
 
     job = {"run": None, "cb": None, "shown": -1}  # this session's run (a closure, not global)
 
@@ -133,7 +135,7 @@ def build(state: AppState) -> pn.viewable.Viewable:
         job["cb"] = pn.state.add_periodic_callback(poll, period=POLL_MS)
 
     def on_stop(_):
-        if job["run"] is not None:
+        if job["run"] is not None and not job["run"].snapshot()["done"]:
             job["run"].stop()
             stop.disabled = True
             status.object += " Stopping after this epoch..."
