@@ -174,6 +174,13 @@ def main(argv=None):
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "science.md")
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
+
+    def rel(path: Path) -> str:
+        try:
+            return str(path.resolve().relative_to(REPO))
+        except ValueError:
+            return str(path)
+
     clf = Classifier.load(a.classifier, device="cpu")
     models = {}
 
@@ -207,8 +214,8 @@ def main(argv=None):
     head = ("# Science checks on the SIMULATED demo data\n\n"
             f"`python benchmarks/bench_science.py` on {platform.machine()} with {os.cpu_count()} cores "
             f"(shared with other work), torch {torch.__version__}, {a.threads} torch thread(s). "
-            f"Models: classifier {a.classifier} ({len(clf)} members, created {clf.card.get('created')}), "
-            f"age {a.age} ({len(age)} members, created {age.card.get('created')}), mass {a.mass} ({len(mass)} "
+            f"Models: classifier {rel(a.classifier)} ({len(clf)} members, created {clf.card.get('created')}), "
+            f"age {rel(a.age)} ({len(age)} members, created {age.card.get('created')}), mass {rel(a.mass)} ({len(mass)} "
             f"members, created {mass.card.get('created')}). Wall time (baselines include any wait for the "
             "ensembles): " + ", ".join(f"{k} {v / 60:.1f} min" for k, v in times.items())
             + ".\n\nTHE DATA ARE SIMULATED: these numbers check the pipeline, not the science.\n")
