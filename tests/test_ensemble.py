@@ -221,3 +221,43 @@ def test_cli_train_writes_a_loadable_folder(tmp_path, capsys):
     assert "validation: ensemble M1" in capsys.readouterr().out
     with pytest.raises(SystemExit, match="not empty"):
         main(["train", "--target", "mass", "--arch", "tiny", "--out", str(out)])
+
+
+def test_shipped_pretrained_load_and_reproduce_frozen_predictions():
+    from rgbkit.ensemble import PRETRAINED_DIR, load_pretrained
+
+    size = sum(f.stat().st_size for f in PRETRAINED_DIR.rglob("*") if f.is_file())
+    assert size < 6e6, f"shipped models take {size / 1e6:.1f} MB"
+    frozen = np.load(PRETRAINED_DIR / "frozen_check.npz")
+    for target, units in (("age", "Gyr"), ("mass", "Msun")):
+        ens = load_pretrained(target, device="cpu")
+        assert ens.units == units and ens.card["preprocessing"]["npix"] == 4096
+        assert "SIMULATED" in ens.card["notes"]
+        p = ens.predict(frozen["X"])
+        np.testing.assert_allclose(p.mean, frozen[f"{target}_mean"], rtol=1e-4)
+        np.testing.assert_allclose(p.std, frozen[f"{target}_std"], rtol=1e-3, atol=1e-6)
+    with pytest.raises(ValueError, match="no pretrained model for target 'teff'"):
+        load_pretrained("teff")
+
+
+def test_cli_predict_real_lamost_files(tmp_path, shared_data, capsys):
+    import pandas as pd
+
+    from rgbkit.cli import main
+
+    out = tmp_path / "pred.csv"
+    assert main(["predict", str(shared_data / "lamost" / "dr5"), "--out", str(out)]) == 0
+    df = pd.read_csv(out)
+    assert len(df) == 20
+    ok = df[df["ok"]]
+    assert len(ok) >= 15
+    for col in ("age", "age_err", "mass", "mass_err"):
+        assert np.all(np.isfinite(ok[col])) and np.all(ok[col] > 0), col
+    assert df.loc[~df["ok"], "reason"].fillna("").astype(str).str.len().gt(0).all()  # a reason per dropped row
+    assert "predicted" in capsys.readouterr().out
+    fits = tmp_path / "pred.fits"
+    assert main(["predict", str(shared_data / "lamost" / "dr5"), "--models", "mass", "--out", str(fits)]) == 0
+    from astropy.table import Table
+
+    t = Table.read(fits)
+    assert "mass" in t.colnames and "age" not in t.colnames and len(t) == 20
