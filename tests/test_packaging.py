@@ -65,3 +65,19 @@ def test_cli_summary_runs_on_real_files(shared_data):
                          capture_output=True, text=True, check=True).stdout
     assert "3 spectra read, 0 refused" in out
     assert "QSO" in out and "dM5" in out
+
+
+def test_readme_lists_every_catalog_column():
+    from rgbkit.catalog import column_docs_markdown
+
+    assert column_docs_markdown().strip() in (REPO / "README.md").read_text()
+
+
+def test_readme_python_example_runs_on_real_files(shared_data, monkeypatch):
+    readme = (REPO / "README.md").read_text()
+    code = readme.split("## Ages and masses from Python", 1)[1].split("```python", 1)[1].split("```", 1)[0]
+    monkeypatch.chdir(shared_data / "lamost")
+    ns: dict = {}
+    exec(compile(code.replace('"my_spectra/"', '"dr13"'), "README", "exec"), ns)
+    assert len(ns["spectra"]) == 3 and ns["res"].ok.sum() == ns["pred"].mean.size >= 1
+    assert (ns["pred"].std > 0).all()
