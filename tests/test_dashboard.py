@@ -233,9 +233,10 @@ def epoch_rows(page) -> list[list[str]]:
     return table_rows(page, "epoch-table")
 
 
-def newest_epoch(page) -> int:
-    rows = epoch_rows(page)
-    return int(rows[0][1]) if rows else 0
+def epochs_done(page) -> int:
+    """Epochs finished so far, from the status line (the epoch table redraws each poll and pages at 8 rows)."""
+    m = re.search(r"(\d+) epochs done", text(page, ".train-status div"))
+    return int(m.group(1)) if m else 0
 
 
 def set_input(page, selector: str, value) -> None:
@@ -254,20 +255,23 @@ def test_train_live_curves_stop_save_and_use_everywhere(page, server):
     set_input(page, ".val-n", 60)
     page.locator(".start-button button").first.click()
     wait_text(page, ".train-status div", r"Training age: member 1/2")
-    # the curve grows epoch by epoch while the page stays responsive; the table shows 8 rows a page,
-    # newest first, so growth is read from the newest epoch number, not the row count
+    # the curve grows epoch by epoch while the page stays responsive
     t0 = time.perf_counter()
-    while newest_epoch(page) < 1 and time.perf_counter() - t0 < 90:
+    while epochs_done(page) < 1 and time.perf_counter() - t0 < 90:
         time.sleep(0.3)
-    first = newest_epoch(page)
+    first = epochs_done(page)
     assert first >= 1
     page.locator(".training-curves").first.wait_for()
-    while newest_epoch(page) < first + 1 and time.perf_counter() - t0 < 120:
+    while epochs_done(page) < first + 1 and time.perf_counter() - t0 < 120:
         time.sleep(0.3)
-    assert newest_epoch(page) > first
+    assert epochs_done(page) > first
     page.locator(".stop-button button").first.click()
     status = wait_text(page, ".train-status div", r"Stopped after \d+ epochs", timeout=90)
-    rows = epoch_rows(page)  # newest first, 8 per page
+    rows = wait_rows(page, "epoch-table")  # newest first, 8 per page
+    t1 = time.perf_counter()
+    while any(len(r) < 6 for r in rows) and time.perf_counter() - t1 < 10:  # cells still being drawn
+        time.sleep(0.25)
+        rows = epoch_rows(page)
     n_run = int(re.search(r"after (\d+) epochs", status).group(1))
     assert n_run < 450 and "1 member(s)" in status  # stopped early, during member 1: no second member
     assert len(rows) == min(n_run, 8) and [int(r[1]) for r in rows] == list(range(n_run, n_run - len(rows), -1))
