@@ -362,3 +362,112 @@ def compare_catalogs(a, b, value: str = "age", on: str = "obsid", labels=("ours"
              hv.VLine(med).opts(color="black", line_dash="dashed")).opts(
         title=f"median {med:+.3g}, robust scatter {rob:.3g}", width=420, height=420, show_grid=True)
     return left + right
+
+
+# --------------------------------------------------------------------------- teaching figures
+# Used by the narrative notebooks: labels against each other, the preprocessing
+# chain step by step, the 64 x 64 network input and the network's stages.
+
+
+def label_scatter(x, y, color=None, xlabel: str = "x", ylabel: str = "y", clabel: str = "",
+                  logx: bool = False, logy: bool = False, title: str | None = None):
+    """One label against another, optionally coloured by a third (e.g. age against mass by [Fe/H])."""
+    xs, ys, good = _finite_pair(x, y, "label_scatter")
+    xd, yd = hv.Dimension("x", label=xlabel), hv.Dimension("y", label=ylabel)
+    if color is None:
+        pts = hv.Scatter((xs, ys), xd, yd).opts(size=3, alpha=0.5)
+    else:
+        c = np.asarray(color, dtype=np.float64).ravel()
+        if c.size != good.size:
+            raise ValueError(f"label_scatter: color has length {c.size}, expected {good.size}")
+        cd = hv.Dimension("c", label=clabel or "colour")
+        pts = hv.Scatter((xs, ys, c[good]), xd, [yd, cd]).opts(color="c", cmap="viridis", colorbar=True,
+                                                               size=3, alpha=0.6)
+    return pts.opts(logx=logx, logy=logy, width=520, height=420, tools=["hover"], show_grid=True,
+                    title=title or f"{ylabel} against {xlabel} ({xs.size} stars)")
+
+
+_STAGE_TITLES = {"resampled": "resampled onto the 4,096-pixel grid (1 Å steps)",
+                 "normalised": "min-max normalised to [0, 1]",
+                 "denoised": "Haar-wavelet denoised"}
+
+
+def preprocessing_steps(wavelength, flux, grid, stages: dict, title: str = "", width: int = 800,
+                        height: int = 200) -> hv.Layout:
+    """The spectrum as read, then after each preprocessing step, one panel each (paper Section 3.2).
+
+    ``wavelength``, ``flux``: the spectrum as read (its own grid). ``grid`` and
+    ``stages``: the output grid and ``{"resampled": ..., "normalised": ...,
+    "denoised": ...}`` 1D arrays, e.g. ``res.wavelength`` and
+    ``{k: v[i] for k, v in res.stages.items()}`` from ``Preprocessor().run(..., keep_stages=True)``.
+    Zero-flux pixels of the resampled spectrum (gaps, which the zero-pixel cut counts) are marked red.
+    """
+    wl = np.asarray(wavelength, dtype=np.float64)
+    fl = np.asarray(flux, dtype=np.float64)
+    g = np.asarray(grid, dtype=np.float64)
+    if wl.shape != fl.shape or wl.ndim != 1:
+        raise ValueError(f"preprocessing_steps: wavelength and flux must be 1D of one length, got {wl.shape}, {fl.shape}")
+    unknown = set(stages) - set(_STAGE_TITLES)
+    if unknown:
+        raise ValueError(f"preprocessing_steps: unknown stages {sorted(unknown)}; use {list(_STAGE_TITLES)}")
+    kd = hv.Dimension("wavelength", label="Wavelength", unit="Å")
+    head = f"1. as read{': ' + title if title else ''} ({wl.size} px, {wl[0]:.0f}-{wl[-1]:.0f} Å)"
+    panels = [hv.Curve((wl, fl), kd, "flux").opts(title=head, color="#555555")]
+    for k in _STAGE_TITLES:
+        if k not in stages:
+            continue
+        v = np.asarray(stages[k], dtype=np.float64)
+        if v.shape != g.shape:
+            raise ValueError(f"preprocessing_steps: stage {k!r} has shape {v.shape}, grid {g.shape}")
+        curve = hv.Curve((g, v), kd, "flux").opts(title=f"{len(panels) + 1}. {_STAGE_TITLES[k]}")
+        if k == "resampled" and np.any(v == 0):
+            zero = v == 0
+            curve = curve * hv.Scatter((g[zero], v[zero]), kd, "flux", label=f"{int(zero.sum())} zero pixels").opts(
+                color="red", size=2)
+        panels.append(curve)
+    return hv.Layout([p.opts(width=width, height=height, show_grid=True) for p in panels]).cols(1).opts(
+        shared_axes=False)
+
+
+def network_input_image(x, wave_min: float = 4000.0, step: float = 1.0, title: str | None = None):
+    """One preprocessed spectrum as the network sees it: bands (rows) x pixels in a band (columns).
+
+    ``x``: (channels, pixels) e.g. ``res.X[i]`` (64 x 64). Row b holds the wavelengths
+    ``wave_min + step * pixels * b`` onwards.
+    """
+    a = np.asarray(x, dtype=np.float64)
+    if a.ndim != 2:
+        raise ValueError(f"network_input_image needs a 2D (channels, pixels) array, got shape {a.shape}")
+    nb, npx = a.shape
+    img = hv.Image(a[::-1], bounds=(0, 0, npx, nb), kdims=[hv.Dimension("pixel", label="pixel in band"),
+                                                          hv.Dimension("band", label="band (channel)")],
+                   vdims=[hv.Dimension("flux", label="normalised flux")])
+    last = wave_min + step * npx * nb
+    return img.opts(cmap="magma", colorbar=True, invert_yaxis=True, width=480, height=440, tools=["hover"],
+                    title=title or f"Network input: {nb} bands x {npx} px, {wave_min:.0f}-{last:.0f} Å")
+
+
+def architecture_diagram(table, title: str = "DenseNet-BC stages"):
+    """The network's stages as boxes, left to right (the paper's Figure 7).
+
+    ``table``: :func:`rgbkit.models.densenet.layer_table`. Box height grows with
+    the channels out of a stage (square root), the label gives channels x positions
+    and parameters.
+    """
+    t = table.reset_index(drop=True)
+    if not len(t):
+        raise ValueError("architecture_diagram: empty table")
+    colours = {"stem conv": "#9ecae1", "dense block": "#fdae6b", "transition": "#a1d99b",
+               "integration 1x1 conv": "#bcbddc", "fully connected head": "#fc9272"}
+    h = np.sqrt(t["out_channels"].to_numpy(dtype=np.float64))
+    h = 0.4 + 1.6 * h / h.max()
+    xs = np.arange(len(t), dtype=np.float64) * 1.3
+    rects = [(x, -hh / 2, x + 1, hh / 2, k) for x, hh, k in zip(xs, h, t["kind"])]
+    boxes = hv.Rectangles(rects, vdims=["kind"]).opts(color="kind", cmap=colours, line_color="black")
+    text = [f"{r.stage}\n{r.out_channels} ch x {r.out_length}\n{r.parameters:,} params" for r in t.itertuples()]
+    labels = hv.Labels((xs + 0.5, -h / 2 - 0.45, text)).opts(text_font_size="8pt", text_baseline="top",
+                                                              text_color="black")
+    inp = int(t["in_channels"].iat[0]), int(t["in_length"].iat[0])
+    arrow = hv.Labels(([-0.9], [0.0], [f"input\n{inp[0]} x {inp[1]}"])).opts(text_font_size="9pt", text_color="black")
+    return (boxes * labels * arrow).opts(title=title, width=1000, height=320, xaxis=None, yaxis=None,
+                                         xlim=(-1.6, xs[-1] + 1.4), ylim=(-2.2, 1.3), show_legend=False)

@@ -109,3 +109,21 @@ def test_input_standardisation_buffers():
     assert "input_mean" not in off.state_dict()
     with pytest.raises(ValueError, match="standardize_input=False"):
         off.set_input_scaling(X)
+
+
+def test_layer_table_follows_the_network():
+    from rgbkit.models.densenet import layer_table
+
+    m = DenseNet1D(small_config())
+    t = layer_table(m)
+    assert t["stage"].tolist() == ["conv0", "denseblock1", "transition1", "denseblock2", "transition2",
+                                   "denseblock3", "integration", "head"]
+    assert t["parameters"].sum() == count_parameters(m)
+    assert t["out_length"].tolist()[:7] == [64, 64, 32, 32, 16, 16, 16]
+    # each block adds layers x k maps; each transition keeps int(0.4 x m)
+    c = m.config
+    b1 = t.set_index("stage").loc["denseblock1"]
+    assert b1.out_channels == b1.in_channels + c.block_layers[0] * c.growth_rate
+    assert t.set_index("stage").loc["transition1", "out_channels"] == int(b1.out_channels * c.compression)
+    assert t.iloc[-1].out_channels == 1 and t.iloc[-2].out_channels == c.integration_channels
+    assert m.training  # left as it was

@@ -133,3 +133,60 @@ def test_compare_catalogs_matches_by_id():
     assert "n = 4" in left.opts.get().kwargs["title"]
     with pytest.raises(ValueError, match="lacks column"):
         plots.compare_catalogs(a, b.rename(columns={"obsid": "id"}))
+
+
+def test_label_scatter_colour_and_nan():
+    x = np.array([1.0, 1.2, np.nan, 1.5])
+    y = np.array([9.0, 6.0, 5.0, 3.0])
+    c = np.array([0.1, 0.0, -0.1, -0.2])
+    obj = plots.label_scatter(x, y, c, "mass", "age", "[Fe/H]", logy=True)
+    render(obj)
+    assert obj.dimension_values(0).tolist() == [1.0, 1.2, 1.5]
+    assert obj.dimension_values(2).tolist() == [0.1, 0.0, -0.2]
+    assert "3 stars" in obj.opts.get().kwargs["title"]
+    render(plots.label_scatter(x, y))
+    with pytest.raises(ValueError, match="color has length"):
+        plots.label_scatter(x, y, c[:2])
+
+
+def test_preprocessing_steps_panels_and_zero_pixels():
+    wl = np.linspace(3800, 9000, 500)
+    grid = np.arange(4000.0, 4100.0)
+    res = np.ones(100)
+    res[:7] = 0
+    obj = plots.preprocessing_steps(wl, np.ones(500), grid, {"resampled": res, "normalised": res / 2,
+                                                             "denoised": res / 3}, title="star")
+    render(obj)
+    assert len(obj) == 4
+    zeros = [e for e in obj.traverse(lambda e: e, [hv.Scatter])]
+    assert len(zeros) == 1 and len(zeros[0]) == 7
+    assert len(plots.preprocessing_steps(wl, np.ones(500), grid, {"denoised": res})) == 2
+    with pytest.raises(ValueError, match="unknown stages"):
+        plots.preprocessing_steps(wl, np.ones(500), grid, {"smoothed": res})
+    with pytest.raises(ValueError, match="shape"):
+        plots.preprocessing_steps(wl, np.ones(500), grid, {"denoised": res[:50]})
+
+
+def test_network_input_image_rows_are_bands():
+    x = np.arange(64 * 64, dtype=float).reshape(64, 64)
+    obj = plots.network_input_image(x)
+    render(obj)
+    # band b at y = b + 0.5 (the axis is inverted, so band 0, 4000-4064 A, is the top row)
+    assert obj[0.5, 0.5] == x[0, 0]
+    assert obj[63.5, 63.5] == x[63, 63]
+    assert obj[10.5, 2.5] == x[2, 10]
+    assert "4000-8096" in obj.opts.get().kwargs["title"]
+    with pytest.raises(ValueError, match="2D"):
+        plots.network_input_image(x.ravel())
+
+
+def test_architecture_diagram_one_box_per_stage():
+    from rgbkit.models.densenet import DenseNet1D, layer_table, tiny_config
+
+    t = layer_table(DenseNet1D(tiny_config()))
+    obj = plots.architecture_diagram(t)
+    render(obj)
+    boxes = [e for e in obj if isinstance(e, hv.Rectangles)][0]
+    assert len(boxes) == len(t) == 8
+    labels = [e for e in obj if isinstance(e, hv.Labels)][0]
+    assert any("denseblock1" in s for s in labels.dimension_values(2))

@@ -62,7 +62,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["DenseNetConfig", "DenseNet1D", "paper_config", "small_config", "tiny_config", "count_parameters", "count_flops"]
+__all__ = ["DenseNetConfig", "DenseNet1D", "paper_config", "small_config", "tiny_config", "count_parameters", "count_flops",
+           "layer_table"]
 
 
 @dataclass
@@ -332,3 +333,44 @@ def count_flops(model: nn.Module, batch: int = 1) -> int:
     finally:
         model.train(was_training)
     return int(counter.get_total_flops())
+
+
+def layer_table(model: DenseNet1D):
+    """One row per stage of the network (stem, dense blocks, transitions, integration, head).
+
+    Columns: ``stage``, ``kind``, ``in_channels``, ``out_channels``, ``in_length``,
+    ``out_length`` (positions), ``parameters``. Shapes come from one forward pass
+    of a zero spectrum, so the table is what the network really does.
+    """
+    import pandas as pd
+
+    kinds = {"conv": "stem conv", "denseblock": "dense block", "transition": "transition",
+             "integration": "integration 1x1 conv"}
+    stages = [(n, m) for n, m in model.features.named_children() if not n.startswith(("norm", "relu"))]
+    stages.append(("head", model.head))
+    shapes: dict[str, tuple] = {}
+    hooks = [m.register_forward_hook(lambda mod, inp, out, name=n: shapes.__setitem__(
+        name, ((inp[0] if isinstance(inp[0], torch.Tensor) else torch.cat(inp[0], 1)).shape, out.shape)))
+        for n, m in stages]
+    c = model.config
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, c.in_channels, c.length))
+    finally:
+        model.train(was_training)
+        for h in hooks:
+            h.remove()
+    rows = []
+    for name, mod in stages:
+        (i, o) = shapes[name]
+        kind = next((v for k, v in kinds.items() if name.startswith(k)), "fully connected head")
+        rows.append({"stage": name, "kind": kind, "in_channels": int(i[1]),
+                     "out_channels": int(o[1]) if len(o) > 1 else 1,
+                     "in_length": int(i[2]) if len(i) > 2 else 1, "out_length": int(o[2]) if len(o) > 2 else 1,
+                     "parameters": sum(p.numel() for p in mod.parameters())})
+    # the BN layers around the integration conv belong to that stage
+    extra = sum(p.numel() for n, m in model.features.named_children() if n.startswith("norm") for p in m.parameters())
+    rows[[r["stage"] for r in rows].index("integration")]["parameters"] += extra
+    return pd.DataFrame(rows)
