@@ -237,98 +237,6 @@ def _label_range(model) -> tuple[float, float] | None:
     return (float(np.exp(lo)), float(np.exp(hi))) if sc.kind == "log" else (float(lo), float(hi))
 
 
-# ------------------------------------------------------------ fast reading
-_BITPIX = {-32: ">f4", -64: ">f8", 8: "u1", 16: ">i2", 32: ">i4", 64: ">i8"}
-
-
-def _card_value(text: str):
-    """A FITS card's value as astropy types it (str, bool, int, float)."""
-    v = text.strip()
-    if v.startswith("'"):
-        out, i = [], 1
-        while i < len(v):
-            j = v.find("'", i)
-            if j < 0:
-                raise ValueError("unterminated string")
-            out.append(v[i:j])
-            if j + 1 < len(v) and v[j + 1] == "'":
-                out.append("'")
-                i = j + 2
-                continue
-            break
-        return "".join(out).rstrip()
-    v = v.split("/", 1)[0].strip()
-    if v == "T":
-        return True
-    if v == "F":
-        return False
-    try:
-        return int(v)
-    except ValueError:
-        return float(v.replace("D", "E"))
-
-
-def _primary_header(buf: bytes) -> tuple[dict, int]:
-    header, pos = {}, 0
-    while pos + 2880 <= len(buf):
-        block = buf[pos:pos + 2880].decode("ascii")
-        pos += 2880
-        for i in range(0, 2880, 80):
-            card = block[i:i + 80]
-            key = card[:8].rstrip()
-            if key == "END":
-                return header, pos
-            if key == "CONTINUE":
-                raise ValueError("long-string cards")
-            if card[8:10] == "= " and key not in header:
-                header[key] = _card_value(card[10:])
-    raise ValueError("no END card")
-
-
-def fast_read(path):
-    """:func:`rgbkit.io.lamost.read_lamost` for the DR1-DR7 image layouts without astropy.
-
-    Parses the primary header cards and maps the 5-row image straight from
-    the bytes (16x less CPU than a full FITS open, the largest cost of a
-    catalog run after the networks), then uses the reader's own layout,
-    metadata and validation code, so the Spectrum is the same.
-    Anything else (DR8+ tables, extensions, scaled data, odd headers,
-    unreadable files) goes through ``read_lamost`` and its errors.
-    """
-    import gzip
-    from types import SimpleNamespace
-
-    from .io import lamost as L
-    from .spectra import Spectrum
-
-    path = Path(path)
-    try:
-        with open(path, "rb") as fh:
-            buf = fh.read()
-        if buf[:2] == b"\x1f\x8b":
-            buf = gzip.decompress(buf)
-        if not buf.startswith(L.FITS_MAGIC):
-            raise ValueError("not FITS")
-        h, pos = _primary_header(buf)
-        n1, n2 = h.get("NAXIS1", 0), h.get("NAXIS2", 0)
-        dtype = np.dtype(_BITPIX[h["BITPIX"]])
-        size = n1 * n2 * dtype.itemsize
-        if (h.get("NAXIS") != 2 or n2 != 5 or n1 < 2 or h.get("BSCALE", 1) != 1 or h.get("BZERO", 0) != 0
-                or len(buf) < pos + size or len(buf) > pos + -(-size // 2880) * 2880):
-            raise ValueError("not a plain 5-row primary image, or has extensions")
-        data = np.frombuffer(buf, dtype=dtype, count=n1 * n2, offset=pos).reshape(n2, n1)
-        layout, arrays = L._read_image(path, SimpleNamespace(data=data, header=h))
-        meta = L._meta(h, layout, path)
-    except Exception:  # noqa: BLE001 - the full reader decides (and names the error)
-        return L.read_lamost(path)
-    wave, flux, ivar, andm, orm = arrays
-    wave = np.asarray(wave, dtype=np.float64)
-    flux = np.asarray(flux, dtype=np.float32)
-    ivar = np.asarray(ivar, dtype=np.float32)
-    L._validate(path, wave, flux, ivar)
-    return Spectrum(wave, flux, ivar, np.asarray(andm).astype(np.int32), np.asarray(orm).astype(np.int32), meta)
-
-
 # ------------------------------------------------------- fast inference
 def _fused_layer(layer):
     """An inference-only dense layer: norm2 folded into conv1 and the parallel
@@ -562,7 +470,7 @@ def score_files(paths, *, age=None, mass=None, classifier=None, preprocessor=Non
 
     This is what a worker runs on one chunk; models may be :class:`ModelRef`.
     """
-    from .io.lamost import LamostFormatError
+    from .io.lamost import LamostFormatError, read_lamost
 
     if threads:
         import torch
@@ -571,7 +479,7 @@ def score_files(paths, *, age=None, mass=None, classifier=None, preprocessor=Non
     spectra, bad, errors = [], [], []
     for p in paths:
         try:
-            spectra.append(fast_read(p))
+            spectra.append(read_lamost(p))
         except LamostFormatError as exc:
             bad.append(str(p))
             errors.append({"file": str(p), "stage": "read", "reason": exc.reason})

@@ -276,28 +276,6 @@ def test_fused_members_give_the_same_numbers():
     np.testing.assert_allclose(fast_model(clf).predict(X).p_rgb, clf.predict(X).p_rgb, atol=1e-6)
 
 
-def test_fast_reader_matches_read_lamost(real_fits, monkeypatch, tmp_path):
-    from rgbkit.catalog import fast_read
-    from rgbkit.io import lamost
-    from rgbkit.io.lamost import LamostFormatError, read_lamost
-
-    full = [read_lamost(p) for p in real_fits]
-    calls = []
-    real_reader = lamost.read_lamost
-    monkeypatch.setattr(lamost, "read_lamost", lambda p: calls.append(p) or real_reader(p))
-    for p, a in zip(real_fits, full):
-        b = fast_read(p)
-        for k in ("wavelength", "flux", "ivar", "and_mask", "or_mask"):
-            assert np.array_equal(getattr(a, k), getattr(b, k)) and getattr(a, k).dtype == getattr(b, k).dtype
-        assert str(a.meta.as_row()) == str(b.meta.as_row()) and a.meta.header == b.meta.header
-    # only the DR8+ table files (5 DR9, 3 DR13) needed the full reader
-    assert len(calls) == 8 and all(a.meta.layout == "dr8-table" for p, a in zip(real_fits, full) if p in calls)
-    bad = tmp_path / "cut.fits"
-    bad.write_bytes(real_fits[0].read_bytes()[:4000])
-    with pytest.raises(LamostFormatError, match="cut.fits"):
-        fast_read(bad)
-
-
 def test_column_docs_are_in_step_with_the_code():
     from rgbkit.catalog import column_docs_markdown
 

@@ -184,3 +184,30 @@ def test_specutils_loader(shared_data):
     np.testing.assert_array_equal(su.flux.value, ours.flux)
     assert su.meta["designation"] == "LAMOST J063715.90+271356.5"
     assert su.mask.sum() == np.sum((ours.ivar <= 0) | (ours.and_mask != 0))
+
+
+def test_fast_path_gives_the_same_spectrum_as_astropy(real_fits, monkeypatch, tmp_path):
+    from rgbkit.io import fastfits
+
+    fell_back = []
+    real = fastfits.plain_primary_image
+
+    def spy(path, *a, **k):
+        try:
+            return real(path, *a, **k)
+        except Exception:
+            fell_back.append(path)
+            raise
+
+    monkeypatch.setattr(fastfits, "plain_primary_image", spy)
+    for p in real_fits:
+        a, b = read_lamost(p, fast=False), read_lamost(p)
+        for k in ("wavelength", "flux", "ivar", "and_mask", "or_mask"):
+            assert np.array_equal(getattr(a, k), getattr(b, k)) and getattr(a, k).dtype == getattr(b, k).dtype
+        assert str(a.meta.as_row()) == str(b.meta.as_row()) and a.meta.header == b.meta.header
+    # only the DR8+ table files (5 DR9, 3 DR13) needed astropy
+    assert len(fell_back) == 8 and all(p.parent.name in ("dr9", "dr13") for p in fell_back)
+    bad = tmp_path / "cut.fits"
+    bad.write_bytes(real_fits[0].read_bytes()[:4000])
+    with pytest.raises(LamostFormatError, match="cut.fits"):
+        read_lamost(bad)

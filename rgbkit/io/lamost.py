@@ -20,12 +20,14 @@ import re
 import warnings
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Iterable
 
 import numpy as np
 from astropy.io import fits
 
 from ..spectra import BANDS, Spectrum, SpectrumMeta
+from . import fastfits
 
 FITS_MAGIC = b"SIMPLE  ="
 # Header cards kept on the spectrum beyond the parsed fields: parsing every
@@ -189,14 +191,26 @@ def _validate(path: Path, wave, flux, ivar) -> None:
 
 
 # ------------------------------------------------------------------ public API
-def read_lamost(path) -> Spectrum:
+def read_lamost(path, fast: bool = True) -> Spectrum:
     """Read one LAMOST low-resolution spectrum (any layout, gzipped or not).
 
     Returns a :class:`~rgbkit.spectra.Spectrum` with vacuum wavelengths in
     Angstrom. Raises :class:`LamostFormatError` naming the file and the reason.
+    DR1-DR7 image files are parsed from their bytes (``fast``, about 16x less
+    CPU); anything else, or anything odd, goes through astropy, which also
+    decides every refusal. ``fast=False`` always uses astropy.
     """
     path = Path(path)
     _check_path(path)
+    if fast:
+        try:
+            header, data = fastfits.plain_primary_image(path)
+            layout, arrays = _read_image(path, SimpleNamespace(data=data, header=header))
+            meta = _meta(header, layout, path)
+        except Exception:  # noqa: BLE001 - astropy below reads it or names the error
+            pass
+        else:
+            return _spectrum(path, arrays, meta)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -214,6 +228,10 @@ def read_lamost(path) -> Spectrum:
         raise
     except (OSError, EOFError, ValueError, TypeError, IndexError, KeyError) as exc:
         raise LamostFormatError(path, f"unreadable or truncated FITS ({type(exc).__name__}: {exc})") from None
+    return _spectrum(path, arrays, meta)
+
+
+def _spectrum(path: Path, arrays, meta: SpectrumMeta) -> Spectrum:
     wave, flux, ivar, andm, orm = arrays
     wave = np.asarray(wave, dtype=np.float64)
     flux = np.asarray(flux, dtype=np.float32)
