@@ -104,7 +104,9 @@ def pred_vs_true(true, pred, err=None, target: str = "age", units: str | None = 
     layers = [hv.Curve([(lo, lo), (hi, hi)], xd, yd).opts(color="grey", line_dash="dashed")]
     if err is not None:
         e = np.asarray(err, dtype=np.float64).ravel()[good]
-        layers.append(hv.ErrorBars((t, p, e), xd, [yd, "err"]).opts(alpha=0.3, color="gray"))
+        # thin and cap-less: hundreds of caps would hide the points
+        layers.append(hv.ErrorBars((t, p, e), xd, [yd, "err"]).opts(color="gray", line_alpha=0.25,
+                                                                    lower_head=None, upper_head=None))
     layers.append(hv.Scatter((t, p), xd, yd).opts(size=4, alpha=0.5, tools=["hover"]))
     name = title or f"{target}: M1 = {m1(t, p):.3g}{' ' + units if units else ''}, M2 = {m2(t, p):.1f}%"
     return hv.Overlay(layers).opts(title=name, width=450, height=450, show_grid=True)
