@@ -1,7 +1,7 @@
 """Survey-scale catalogs: score folders of LAMOST files, resumably, locally or on Dask.
 
 One row per input file: header metadata, preprocessing flags, spectral line
-indices, a giant flag, P(RGB) from the classifier, age and mass (ensemble
+indices, Teff/logg/[Fe/H] fitted with the shipped emulator, a giant flag, P(RGB) from the classifier, age and mass (ensemble
 mean, calibrated spread and 68% interval) and an out-of-domain flag with its
 reason. Columns are documented in :data:`COLUMNS` (and ``docs/catalog_columns.md``);
 the same text goes into every output file's metadata.
@@ -52,9 +52,9 @@ class OOD(enum.IntFlag):
     PREPROCESS = 2  # dropped by the preprocessing (gaps, flat flux, ...)
     NOT_STAR = 4  # header CLASS is not STAR (QSO, GALAXY, Unknown)
     LOW_SNR = 8  # g-band SNR below the limit
-    HOT = 16  # hotter than red giants: H-alpha EW high or SUBCLASS O/B/A/WD
-    COOL = 32  # M type (SUBCLASS M*, dM*, sdM*)
-    DWARF = 64  # Mg b or Ca I 4227 EW too strong for a giant
+    HOT = 16  # hotter than red giants: H-alpha EW high, SUBCLASS O/B/A/WD or fitted Teff at the emulator's top
+    COOL = 32  # M type (SUBCLASS M*, dM*, sdM*) or fitted Teff at the emulator's bottom
+    DWARF = 64  # fitted logg too high for a giant
     LABEL_RANGE = 128  # predicted age or mass outside the training labels' range
     HIGH_SPREAD = 256  # members disagree (relative age spread above the limit)
 
@@ -63,16 +63,18 @@ class OOD(enum.IntFlag):
 class DomainRules:
     """Thresholds of the out-of-domain checks.
 
-    The line-index limits were set from the Cannon emulator of cool-star
-    spectra in ``shared/data`` (at Teff 4,750 K the logg = 3.5 boundary sits at
-    Mg b EW ~ 4.1 A) and checked on the 90 DR1 stars with LASP labels: see
-    ``docs/catalog_columns.md`` for the agreement measured.
+    The dwarf limit applies to logg fitted together with Teff and [Fe/H]
+    against the shipped emulator (:mod:`rgbkit.labelfit`); line strengths
+    alone (Mg b > 4 A, the rule before) called most solar-metallicity giants
+    dwarfs. 3.6 rather than the paper's 3.5 because the fit reads simulated
+    giants ~0.15 dex high near the boundary; measured agreement with LASP on
+    real DR1 stars and with the truth on simulated surveys is in
+    ``docs/catalog_columns.md`` and ``benchmarks/results/catalog.md``.
     """
 
     min_snr_g: float = 15.0  # the paper's catalog cut (SNR > 15)
     hot_halpha_ew: float = 1.9  # A; EW(H-alpha) above this ~ Teff > 5,400 K
-    dwarf_mgb_ew: float = 4.0  # A; Mg b EW above this: logg > 3.5
-    dwarf_ca4227_ew: float = 5.0  # A; Ca I 4227 strong: cool dwarf
+    dwarf_logg: float = 3.6  # fitted logg at or above this: DWARF
     max_rel_age_spread: float | None = None  # calibrated age std / age; None: not checked
 
 
@@ -134,7 +136,10 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "ew_mgb": ("Angstrom", "equivalent width of the Mg b triplet (5167-5185 A); gravity sensitive"),
     "ew_ca4227": ("Angstrom", "equivalent width of Ca I 4227 A; strong in cool dwarfs"),
     "ew_nad": ("Angstrom", "equivalent width of Na D (5891/5897 A)"),
-    "giant": ("", "spectral giant flag: not hot, not M type, Mg b and Ca 4227 below the dwarf limits"),
+    "teff_fit": ("K", "effective temperature fitted with the shipped emulator (rgbkit.labelfit, 4,050-5,650 A); NaN when not fitted"),
+    "logg_fit": ("dex", "surface gravity log10(g / cm s^-2) from the same fit; decides DWARF"),
+    "feh_fit": ("dex", "[Fe/H] from the same fit (real giants: ~0.4 dex below LAMOST LASP)"),
+    "giant": ("", "spectral giant flag: CLASS STAR, not hot, not M type, fitted logg below the dwarf limit"),
     "p_rgb": ("", "probability of being on the red giant branch (1 - P(red clump)), classifier ensemble mean; NaN without a classifier"),
     "p_rgb_std": ("", "spread of P(RGB) over classifier members"),
     "age": ("Gyr", "age, mean over the age ensemble's members"),
@@ -388,7 +393,12 @@ def score_spectra(spectra, *, age=None, mass=None, classifier=None, preprocessor
     idx = line_indices(pre.stages["resampled"], pre.wavelength)
     for k, v in idx.items():
         df[f"ew_{k}"] = v
-    ok = pre.ok & (df["objclass"].fillna("").str.upper() == "STAR").to_numpy()
+    star = (df["objclass"].fillna("").str.upper() == "STAR").to_numpy()
+    fit = _fit_labels(pre.stages["resampled"], pre.wavelength,
+                      np.zeros(n) if getattr(preprocessor, "rest_frame", False) else df["z"].to_numpy(), star)
+    for k in ("teff", "logg", "feh"):
+        df[f"{k}_fit"] = fit[k]
+    ok = pre.ok & star
     X = pre.X
     if fast:
         age, mass, classifier = (None if m is None else fast_model(m) for m in (age, mass, classifier))
@@ -398,6 +408,18 @@ def score_spectra(spectra, *, age=None, mass=None, classifier=None, preprocessor
         for suffix, v in _regress(model, X, n, ok, batch_size).items():
             df[name + suffix] = v
     return _finish(df, rules, _label_range(age), _label_range(mass))
+
+
+def _fit_labels(flux, grid, z, rows) -> dict[str, np.ndarray]:
+    """Emulator fit of the rows marked in ``rows`` (NaN elsewhere)."""
+    from .labelfit import fit_labels
+
+    out = {k: np.full(len(flux), np.nan, np.float32) for k in ("teff", "logg", "feh")}
+    if rows.any():
+        res = fit_labels(flux[rows], grid, np.asarray(z, np.float64)[rows])
+        for k in out:
+            out[k][rows] = res[k]
+    return out
 
 
 def _finish(df: pd.DataFrame, rules: DomainRules, age_range=None, mass_range=None) -> pd.DataFrame:
@@ -419,13 +441,20 @@ def _finish(df: pd.DataFrame, rules: DomainRules, age_range=None, mass_range=Non
                 df[col] = np.full(n, np.nan, np.float32)
     sub = df["subclass"].fillna("").astype(str).str.strip().str.upper()
     cls = df["objclass"].fillna("").astype(str).str.strip().str.upper()
-    ha, mgb, ca = (df[c].to_numpy(np.float64, na_value=np.nan) for c in ("ew_halpha", "ew_mgb", "ew_ca4227"))
+    ha, teff, logg, feh = (df[c].to_numpy(np.float64, na_value=np.nan) for c in ("ew_halpha", "teff_fit", "logg_fit", "feh_fit"))
     snr = df["snr_g"].to_numpy(np.float64, na_value=np.nan)
+    from .simulate import load_emulator
+
+    t_lo, t_hi = (float(v[0]) for v in (load_emulator().label_min, load_emulator().label_max))
     with np.errstate(invalid="ignore"):
         hot_idx = ha > rules.hot_halpha_ew
+        hot_fit = teff >= t_hi - 1.0  # pegged at the emulator's hot end: the fit is not a measurement
+        cool_fit = teff <= t_lo + 1.0
         hot_sub = sub.str.match(r"^(O|B|A|W|D[ABOZCQX])").to_numpy()
-        cool = sub.str.match(r"^(M|DM|SDM|D?K?M\d)").to_numpy()
-        dwarf_mg, dwarf_ca = mgb > rules.dwarf_mgb_ew, ca > rules.dwarf_ca4227_ew
+        cool_sub = sub.str.match(r"^(M|DM|SDM|D?K?M\d)").to_numpy()
+        hot, cool = hot_sub | hot_idx | hot_fit, cool_sub | cool_fit
+        fitted = np.isfinite(logg) & ~hot_fit & ~cool_fit
+        dwarf = fitted & (logg >= rules.dwarf_logg) & ~hot & ~cool
     bits = np.zeros(n, np.int32)
     reasons: list[list[str]] = [[] for _ in range(n)]
 
@@ -440,11 +469,14 @@ def _finish(df: pd.DataFrame, rules: DomainRules, age_range=None, mass_range=Non
     add(read_ok & ~pre_ok, OOD.PREPROCESS, lambda i: f"preprocessing: {df['pre_reason'].iat[i]}")
     add(read_ok & (cls != "STAR").to_numpy(), OOD.NOT_STAR, lambda i: f"not a star (CLASS {cls.iat[i] or 'missing'})")
     add(read_ok & ~(snr >= rules.min_snr_g), OOD.LOW_SNR, lambda i: f"low SNR (g {snr[i]:.1f} < {rules.min_snr_g:g})")
-    add(read_ok & (hot_sub | hot_idx), OOD.HOT, lambda i: "hot star (" + ", ".join(
-        ([f"SUBCLASS {sub.iat[i]}"] if hot_sub[i] else []) + ([f"EW(H-alpha) {ha[i]:.1f} A"] if hot_idx[i] else [])) + ")")
-    add(read_ok & cool, OOD.COOL, lambda i: f"M type (SUBCLASS {sub.iat[i]})")
-    add(read_ok & ~hot_idx & (dwarf_mg | dwarf_ca), OOD.DWARF, lambda i: "dwarf (" + ", ".join(
-        ([f"EW(Mg b) {mgb[i]:.1f} A"] if dwarf_mg[i] else []) + ([f"EW(Ca 4227) {ca[i]:.1f} A"] if dwarf_ca[i] else [])) + ")")
+    add(read_ok & hot, OOD.HOT, lambda i: "hot star (" + ", ".join(
+        ([f"SUBCLASS {sub.iat[i]}"] if hot_sub[i] else []) + ([f"EW(H-alpha) {ha[i]:.1f} A"] if hot_idx[i] else [])
+        + ([f"fitted Teff {teff[i]:.0f} K at the emulator's limit"] if hot_fit[i] else [])) + ")")
+    add(read_ok & cool, OOD.COOL, lambda i: ", ".join(
+        ([f"M type (SUBCLASS {sub.iat[i]})"] if cool_sub[i] else [])
+        + ([f"fitted Teff {teff[i]:.0f} K at the emulator's cool limit"] if cool_fit[i] else [])))
+    add(read_ok & dwarf, OOD.DWARF, lambda i: f"dwarf (fitted logg {logg[i]:.2f} >= {rules.dwarf_logg:g} "
+        f"at Teff {teff[i]:.0f} K, [Fe/H] {feh[i]:+.2f})")
     for name, rng in (("age", age_range), ("mass", mass_range)):
         if rng is not None:
             v = df[name].to_numpy(np.float64, na_value=np.nan)
@@ -457,7 +489,8 @@ def _finish(df: pd.DataFrame, rules: DomainRules, age_range=None, mass_range=Non
             rel = df["age_std"].to_numpy(np.float64) / df["age"].to_numpy(np.float64)
         add(rel > rules.max_rel_age_spread, OOD.HIGH_SPREAD,
             lambda i: f"members disagree (age spread {100 * rel[i]:.0f}%)")
-    df["giant"] = read_ok & (cls == "STAR").to_numpy() & ~hot_sub & ~hot_idx & ~cool & ~dwarf_mg & ~dwarf_ca & np.isfinite(mgb)
+    with np.errstate(invalid="ignore"):
+        df["giant"] = read_ok & (cls == "STAR").to_numpy() & ~hot & ~cool & fitted & (logg < rules.dwarf_logg)
     df["ood_flags"] = bits
     df["ood"] = bits != 0
     df["ood_reason"] = ["; ".join(r) for r in reasons]
@@ -616,10 +649,8 @@ def _merge(out: Path, fmt: str, meta: dict) -> Path:
                     df[c] = df[c].fillna("").astype(str)
             t = Table.from_pandas(df)
             for k, (u, d) in COLUMNS.items():
-                if u and u != "Angstrom":
-                    t[k].unit = {"Msun": "solMass", "Gyr": "Gyr", "deg": "deg"}[u]
-                elif u:
-                    t[k].unit = "Angstrom"
+                if u and u != "dex":  # dex is no FITS unit: it stays in the description
+                    t[k].unit = {"Msun": "solMass", "Gyr": "Gyr", "deg": "deg", "K": "K", "Angstrom": "Angstrom"}[u]
                 t[k].description = d
             t.meta["RGBKITV"] = meta["rgbkit_version"]
             t.meta["COMMENTS"] = [f"{k} [{u or '-'}]: {d}" for k, (u, d) in COLUMNS.items()]
