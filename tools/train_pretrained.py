@@ -10,10 +10,18 @@ that tens of epochs suffice (the machine is shared: ~10-20 s per epoch);
 the epoch with the lowest validation M2 is kept, as in the paper, and early
 stopping ends a member after ``--patience`` epochs without improvement.
 
-Usage (about 25-30 minutes on 2 heavily shared cores)::
+Usage::
 
     python tools/train_pretrained.py                # both targets, 2 processes
     python tools/train_pretrained.py --target age   # one target in this process
+
+The shipped models were made with (16.5 min on 2 shared cores, early stopping
+ended every member between 67 and 87 epochs)::
+
+    python tools/train_pretrained.py --members 3 --epochs-age 150 --epochs-mass 150 --patience 30 --out /tmp/retrain
+
+and the three files/folders then copied into rgbkit/pretrained/ (so nothing
+reads a half-written model while training runs).
 
 It also writes ``rgbkit/pretrained/frozen_check.npz``: a few validation
 inputs with the shipped ensembles' predictions, which
@@ -32,7 +40,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # this checkout's rgbkit, whatever an installed copy says
-OUT = REPO / "rgbkit" / "pretrained"
+OUT = REPO / "rgbkit" / "pretrained"  # --out writes elsewhere (e.g. to swap in when done)
 N_CHECK = 6
 
 
@@ -89,7 +97,7 @@ def write_check() -> None:
     import torch
 
     from rgbkit._cli_models import demo_training_arrays
-    from rgbkit.ensemble import load_pretrained
+    from rgbkit.ensemble import Ensemble
 
     torch.set_num_threads(1)
     d = demo_training_arrays(progress=False)
@@ -97,7 +105,7 @@ def write_check() -> None:
     X = d["X_val"][idx]
     out = {"X": X}
     for target in ("age", "mass"):
-        p = load_pretrained(target, device="cpu").predict(X)
+        p = Ensemble.load(OUT / target, device="cpu").predict(X)
         out[f"{target}_mean"], out[f"{target}_std"] = p.mean, p.std
         out[f"{target}_true"] = d["labels_val"][target].to_numpy()[idx]
     np.savez_compressed(OUT / "frozen_check.npz", **out)
@@ -105,6 +113,7 @@ def write_check() -> None:
 
 
 def main() -> None:
+    global OUT
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--target", choices=["age", "mass", "both"], default="both")
     p.add_argument("--members", type=int, default=3)
@@ -117,7 +126,10 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--quiet", action="store_true")
     p.add_argument("--check-only", action="store_true", help="only rewrite frozen_check.npz")
+    p.add_argument("--out", default=None, help=f"folder for age/, mass/ and frozen_check.npz [{OUT}]")
     args = p.parse_args()
+    if args.out:
+        OUT = Path(args.out).resolve()
     if args.check_only:
         write_check()
         return
