@@ -242,6 +242,9 @@ def _label_range(model) -> tuple[float, float] | None:
     return (float(np.exp(lo)), float(np.exp(hi))) if sc.kind == "log" else (float(lo), float(hi))
 
 
+POOL_MIN_FILES = 5000  # files per local worker before a process pool is the default
+
+
 # ------------------------------------------------------- fast inference
 def _fused_layer(layer):
     """An inference-only dense layer: norm2 folded into conv1 and the parallel
@@ -707,8 +710,9 @@ def build_catalog(inputs, out, *, age="default", mass="default", classifier="def
     with ``fetcher=dict(url_template=..., cache=...)``, a list of obsids that
     :func:`rgbkit.io.fetch.fetch` downloads first. ``age``/``mass``/``classifier``:
     ``"default"`` (the shipped models), None (columns NaN), a model object or
-    a :class:`ModelRef`. ``workers``: processes of the local pool (default:
-    CPU count; 0 runs in this process). ``dask``: a scheduler address or a
+    a :class:`ModelRef`. ``workers``: processes of the local pool (0 runs in
+    this process; default: one per core, up to 8, once there are
+    ``POOL_MIN_FILES`` files per process, else 0). ``dask``: a scheduler address or a
     ``distributed.Client``. ``fmt``: parquet, fits or csv for the merged file.
     Returns the merged catalog's path.
 
@@ -752,14 +756,18 @@ def build_catalog(inputs, out, *, age="default", mass="default", classifier="def
     refs = {k: _ref(v, spare, k) for k, v in models.items()}
     local_only = any(v is not None and refs[k] is None for k, v in models.items())
     if workers is None:
-        workers = min(os.cpu_count() or 1, 8)
+        # A pool worker spends ~2-3 CPU s importing torch and loading models (about 2,000
+        # spectra of work), so small runs are faster in this process.
+        workers = min(os.cpu_count() or 1, 8, len(todo) // POOL_MIN_FILES)
+        workers = workers if workers >= 2 else 0
     if local_only and (dask is not None or workers > 0):
         workers, dask = 0, None  # objects that cannot be reloaded elsewhere: score here
     run_info = {"started": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                 "n_inputs": len(paths), "already_done": len(paths) - len(todo), "chunk_size": chunk_size,
                 "models": {k: asdict(v) if isinstance(v, ModelRef) else (None if v is None else repr(v))
                            for k, v in refs.items()},
-                "rules": asdict(rules or DomainRules()), "format": fmt}
+                "rules": asdict(rules or DomainRules()), "format": fmt,
+                "workers": "dask" if dask is not None else workers}
     (out / "run.json").write_text(json.dumps(run_info, indent=2))
     kw = dict(preprocessor=preprocessor, rules=rules, batch_size=batch_size)
     chunks = list(_chunks(todo, chunk_size))
@@ -899,7 +907,8 @@ def add_parsers(sub) -> None:
     c.add_argument("--classifier", help="RGB/RC classifier folder ('none' to skip; default: shipped)")
     c.add_argument("--min-snr", type=float, default=15.0, help="g-band SNR below this is out of domain")
     c.add_argument("--chunk-size", type=int, default=512, help="files per part (the unit of resumption)")
-    c.add_argument("--workers", type=int, default=None, help="local processes (0: this process)")
+    c.add_argument("--workers", type=int, default=None, help="local processes (0: this process; default: one per core, up to 8, "
+                   f"when there are >= {POOL_MIN_FILES} files per process, else 0)")
     c.add_argument("--threads", type=int, default=1, help="torch threads per worker")
     c.add_argument("--dask", metavar="SCHEDULER", help="Dask scheduler address, e.g. tcp://host:8786")
     c.add_argument("--restart", action="store_true", help="discard earlier parts instead of resuming")

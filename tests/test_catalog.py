@@ -325,3 +325,18 @@ def test_obsids_are_downloaded_then_scored(real_fits, models, tmp_path):
     assert sorted(df["obsid"].astype(str)) == sorted(archive)
     err = pd.read_csv(tmp_path / "out" / "errors.csv")
     assert err.to_dict("records") == [{"file": 42, "stage": "fetch", "reason": "HTTP 404 no such obsid"}]
+
+
+def test_default_workers_pool_only_for_big_runs(real_fits, tmp_path, monkeypatch):
+    import json
+
+    import rgbkit.catalog as cat
+
+    files = real_fits[:6]
+    build_catalog(files, tmp_path / "small", age=None, mass=None, classifier=None, progress=False)
+    assert json.loads((tmp_path / "small" / "run.json").read_text())["workers"] == 0
+    monkeypatch.setattr(cat, "POOL_MIN_FILES", 3)
+    monkeypatch.setattr(cat.os, "cpu_count", lambda: 2)
+    path = build_catalog(files, tmp_path / "big", age=None, mass=None, classifier=None, progress=False, chunk_size=3)
+    assert json.loads((tmp_path / "big" / "run.json").read_text())["workers"] == 2
+    assert len(read_catalog(path)) == 6
