@@ -112,6 +112,8 @@ def test_proxy_config_serves_exactly_the_dashboard(monkeypatch):
     apps = [a for a in cmd[2:] if a.endswith(".py")]
     assert apps == ["apps/dashboard.py"]
     assert cmd[:2] == ["panel", "serve"] and "{base_url}panel" in cmd
+    # the yml is read with YAML's BaseLoader (strings only): 'false' would be true
+    assert "--warm" in cmd and "--dev" not in cmd and "--autoreload" not in cmd
 
 
 def test_dashboard_renders_through_the_jupyter_proxy(jupyter, browser):

@@ -82,11 +82,3 @@ def test_readme_python_example_runs_on_real_files(shared_data, monkeypatch):
     assert len(ns["spectra"]) == 3 and ns["res"].ok.sum() == ns["pred"].mean.size >= 1
     assert (ns["pred"].std > 0).all()
 
-
-def test_panel_proxy_serves_only_the_dashboard_without_dev_mode(monkeypatch):
-    panel_server = pytest.importorskip("panel_server")
-    monkeypatch.chdir(REPO)
-    cmd = panel_server._launch_command(5999)
-    apps = cmd[2:cmd.index("--allow-websocket-origin")]
-    assert apps == ["apps/dashboard.py"]
-    assert "--warm" in cmd and "--dev" not in cmd and "--autoreload" not in cmd
