@@ -304,7 +304,8 @@ def card_table(card: dict) -> pd.DataFrame:
         ("validation M1", f"{val['m1']:.3g} {units}" if "m1" in val else "?"),
         ("validation M2", f"{val['m2']:.1f}%" if "m2" in val else "?"),
         ("member M2 range", "{:.1f}-{:.1f}%".format(*val["member_m2_range"]) if "member_m2_range" in val else "?"),
-        ("68% coverage", f"{val['coverage_68']:.0%}" if "coverage_68" in val else "?"),
+        ("68% coverage", "n/a (one member has no spread)" if len(members) == 1
+         else f"{val['coverage_68']:.0%}" if "coverage_68" in val else "?"),
         ("spread scale", f"{card.get('spread_scale', 1.0):.2f}"),
     ]
     rows += [(k, card[c]) for k, c in (("rgbkit version", "library_version"), ("created", "created")) if c in card]

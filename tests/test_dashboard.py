@@ -280,6 +280,7 @@ def test_train_live_curves_stop_save_and_use_everywhere(page, server):
         assert best == int(rows[int(np.argmin([float(r[5]) for r in rows]))][1])
     card = dict(r[:2] for r in wait_rows(page, "card-table", 8))
     assert card["members"] == "1" and card["best epochs"] == str(best)
+    assert card["68% coverage"].startswith("n/a")  # one member: no spread, no interval
     shot(page, "2_ensembles_stopped")  # curves, epoch table and card
 
     # save it, find it in the list, load it back: the card is the one on disk
