@@ -83,10 +83,12 @@ def training_curves(history, metric: str = "loss", title: str | None = None):
         logy=metric == "loss", show_grid=True)
 
 
-def pred_vs_true(true, pred, err=None, target: str = "age", units: str | None = None, title: str | None = None):
-    """Predicted against true values with the 1:1 line, M1/M2 in the title (the paper's Figure 11).
+def pred_vs_true(true, pred, err=None, target: str = "age", units: str | None = None, title: str | None = None,
+                 reference: str = "true"):
+    """Predicted against reference values with the 1:1 line, M1/M2 in the title (the paper's Figure 11).
 
     ``err``: optional 1-sigma uncertainties (ensemble spread) drawn as error bars.
+    ``reference``: what the x values are, for the axis label ("true", "catalog", "asteroseismic").
     """
 
     from .metrics import m1, m2
@@ -99,7 +101,7 @@ def pred_vs_true(true, pred, err=None, target: str = "age", units: str | None = 
     t, p = t[good], p[good]
     units = units if units is not None else {"age": "Gyr", "mass": "Msun"}.get(target, "")
     u = f" ({units})" if units else ""
-    xd, yd = hv.Dimension("true", label=f"true {target}{u}"), hv.Dimension("pred", label=f"predicted {target}{u}")
+    xd, yd = hv.Dimension("true", label=f"{reference} {target}{u}"), hv.Dimension("pred", label=f"predicted {target}{u}")
     lo, hi = float(min(t.min(), p.min())), float(max(t.max(), p.max()))
     layers = [hv.Curve([(lo, lo), (hi, hi)], xd, yd).opts(color="grey", line_dash="dashed")]
     if err is not None:
@@ -198,7 +200,8 @@ def hr_map(teff, logg, value, quantity: str = "age", bins=(np.arange(3800, 5601,
                      f"({shown} of {int(good.sum())} stars in bins of >= {min_count})")
 
 
-def pred_truth_density(true, pred, target: str = "age", bins: int = 40, range_=None, title: str | None = None):
+def pred_truth_density(true, pred, target: str = "age", bins: int = 40, range_=None, title: str | None = None,
+                       reference: str = "true"):
     """Density of predicted against true values with the 1:1 line (the paper's Figure 11).
 
     A 2D histogram (counts per cell, empty cells blank) rather than points, so
@@ -214,7 +217,7 @@ def pred_truth_density(true, pred, target: str = "age", bins: int = 40, range_=N
     shown = np.where(counts > 0, counts, np.nan)
     units = _UNITS.get(target, "")
     u = f" ({units})" if units else ""
-    xd, yd = hv.Dimension("true", label=f"true {target}{u}"), hv.Dimension("pred", label=f"predicted {target}{u}")
+    xd, yd = hv.Dimension("true", label=f"{reference} {target}{u}"), hv.Dimension("pred", label=f"predicted {target}{u}")
     mesh = hv.QuadMesh((edges, edges, shown.T), [xd, yd], "count").opts(cmap="Blues", colorbar=True,
                                                                           tools=["hover"])
     line = hv.Curve([(lo, lo), (hi, hi)], xd, yd, label="1:1").opts(color="red", line_dash="dashed")

@@ -204,6 +204,9 @@ def test_plots_of_training_and_predictions(trained):
     fig = plots.pred_vs_true(y[:40], p.mean, p.std, target="age")
     assert f"M2 = {metrics.m2(y[:40], p.mean):.1f}%" in fig.opts.get().kwargs["title"]
     hv.render(fig, backend="bokeh")
+    assert fig.get(0).kdims[0].label == "true age (Gyr)"
+    cat = plots.pred_vs_true(y[:40], p.mean, target="age", reference="catalog")
+    assert cat.get(0).kdims[0].label == "catalog age (Gyr)"
     hv.render(plots.training_curves(ens.histories[0], "m2"), backend="bokeh")
     with pytest.raises(ValueError, match="metric"):
         plots.training_curves(ens.histories, "r2")

@@ -1,7 +1,6 @@
 """Tab 3: predicted against labelled age and mass on the demo validation split."""
 from __future__ import annotations
 
-import holoviews as hv
 import numpy as np
 import panel as pn
 
@@ -48,9 +47,8 @@ def build(state: AppState) -> pn.viewable.Viewable:
                 continue
             df, s = sup.predict_demo(ens)
             frames.append(df)
-            fig = plots.pred_vs_true(df[t], df[f"{t}_pred"], df[f"{t}_std"], target=t).opts(width=470, height=430)
-            # thin error bars without caps: hundreds of caps hide the points
-            fig = fig.map(lambda e: e.opts(lower_head=None, upper_head=None, line_alpha=0.25), hv.ErrorBars)
+            fig = plots.pred_vs_true(df[t], df[f"{t}_pred"], df[f"{t}_std"], target=t,
+                                     reference="catalog").opts(width=470, height=430)
             cols.append(pn.Column(pn.pane.Markdown(_summary_md(s, origin), width=470,
                                                    css_classes=[f"{t}-summary"]),
                                   pn.pane.HoloViews(fig, css_classes=[f"{t}-pred-plot"])))
