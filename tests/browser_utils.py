@@ -64,3 +64,17 @@ def shot(page, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+@contextlib.contextmanager
+def browser_context(profile_dir: str, timeout_ms: int = 60_000):
+    """A Playwright context on Debian's Chromium with a fresh profile, closed afterwards."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        ctx = launch(p, profile_dir)
+        ctx.set_default_timeout(timeout_ms)
+        try:
+            yield ctx
+        finally:
+            ctx.close()

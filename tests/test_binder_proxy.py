@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from browser_utils import CHROMIUM, REPO, free_port, launch, shot, wait_http
+from browser_utils import CHROMIUM, REPO, browser_context, free_port, shot, wait_http
 
 pytestmark = [
     pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is absent (apt-get install chromium)"),
@@ -93,11 +93,8 @@ def jupyter(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
-    with playwright_api.sync_playwright() as p:
-        ctx = launch(p, str(tmp_path_factory.mktemp("chromium-profile")))
-        ctx.set_default_timeout(TIMEOUT_MS)
+    with browser_context(str(tmp_path_factory.mktemp("chromium-profile")), TIMEOUT_MS) as ctx:
         yield ctx
-        ctx.close()
 
 
 def test_proxy_config_serves_exactly_the_dashboard(monkeypatch):

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from browser_utils import CHROMIUM, REPO, free_port, launch, serve, shot, wait_http
+from browser_utils import CHROMIUM, REPO, browser_context, free_port, serve, shot, wait_http
 
 pytestmark = [
     pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is absent (apt-get install chromium)"),
@@ -46,11 +46,8 @@ def server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
-    with playwright_api.sync_playwright() as p:
-        ctx = launch(p, str(tmp_path_factory.mktemp("chromium-profile")))
-        ctx.set_default_timeout(TIMEOUT_MS)
+    with browser_context(str(tmp_path_factory.mktemp("chromium-profile")), TIMEOUT_MS) as ctx:
         yield ctx
-        ctx.close()
 
 
 def open_dashboard(browser, server):
