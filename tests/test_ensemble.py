@@ -239,6 +239,12 @@ def test_shipped_pretrained_load_and_reproduce_frozen_predictions():
         p = ens.predict(frozen["X"])
         np.testing.assert_allclose(p.mean, frozen[f"{target}_mean"], rtol=1e-4)
         np.testing.assert_allclose(p.std, frozen[f"{target}_std"], rtol=1e-3, atol=1e-6)
+        # the de-biasing calibration travels in the card and is applied by predict
+        for k in ("debiased", "debiased_lo", "debiased_hi"):
+            np.testing.assert_allclose(getattr(p, k), frozen[f"{target}_{k}"], rtol=1e-4)
+        assert np.all(p.debiased_lo < p.debiased) and np.all(p.debiased < p.debiased_hi)
+        assert ens.card["debias"]["fitted_on"] == "validation"
+        assert set(ens.card["metrics"]) == {"val", "test"} and "test" in ens.card["data"]["split"]
     with pytest.raises(ValueError, match="no pretrained model for target 'teff'"):
         load_pretrained("teff")
 
