@@ -137,7 +137,7 @@ def robust_age(ages) -> dict:
 
 
 def combine_ages(mean, std_raw, relation, *, age_range=(0.3, 20.0), n_grid: int = 600,
-                 max_outlier_fraction: float = 0.5, sys_sigma: float = 0.0) -> dict:
+                 max_outlier_fraction: float = 0.5, sys_sigma: float | None = None) -> dict:
     """Age of a group of stars sharing one age, from their ensemble predictions' likelihoods.
 
     Args:
@@ -148,7 +148,8 @@ def combine_ages(mean, std_raw, relation, *, age_range=(0.3, 20.0), n_grid: int 
             [0, this]; contaminants' log predictions follow the calibration
             set's (mean, std of log prediction: ``relation.pop_mean/pop_std``).
         sys_sigma: a shift (natural log of the prediction) shared by all members,
-            marginalised as N(0, sys_sigma): errors that do not average out.
+            marginalised as N(0, sys_sigma): errors that do not average out
+            (None: ``relation.sys_sigma``, measured on validation).
 
     Returns a dict: ``age`` (posterior median, Gyr), ``lo``, ``hi`` (16th and
     84th percentiles), ``map`` (most probable grid age), ``n`` (stars used),
@@ -167,6 +168,8 @@ def combine_ages(mean, std_raw, relation, *, age_range=(0.3, 20.0), n_grid: int 
              "outlier_fraction": np.nan, "p_member": p_member, "grid": grid, "posterior": np.full(n_grid, np.nan)}
     if not ok.any():
         return empty
+    if sys_sigma is None:
+        sys_sigma = relation.sys_sigma
     y = np.log(m[ok])
     sig = relation.forward_sigma(m[ok], s[ok])
     mu = relation.forward(np.log(grid))  # (g,)
@@ -207,7 +210,8 @@ class ClusterAges:
     table: "object"
     """pandas DataFrame, one row per cluster (see :func:`cluster_ages`)."""
     stars: "object"
-    """pandas DataFrame, one row per input star: cluster, teff, logg, giant, p_rgb, rgb, age, age_std, used."""
+    """pandas DataFrame, one row per input star: cluster, teff, logg, giant, p_rgb, rgb, age, age_std, used,
+    p_member (posterior probability of belonging in the likelihood combination)."""
 
 
 def cluster_ages(X, teff, logg, cluster, age_model, classifier=None, *, threshold: float = 0.5,
@@ -229,7 +233,10 @@ def cluster_ages(X, teff, logg, cluster, age_model, classifier=None, *, threshol
 
     Returns:
         :class:`ClusterAges` whose ``table`` has per cluster: n_members, n_giants,
-        n_rgb, age (median, Gyr), age_spread (1.4826 MAD), age_p16, age_p84,
+        n_rgb, age (median, Gyr: the paper's rule), age_spread (1.4826 MAD), age_p16, age_p84,
+        age_like / age_like_lo / age_like_hi (the members' likelihoods combined,
+        :func:`combine_ages`, with its 68% interval; NaN when ``age_model`` has
+        no ``debias`` relation), outlier_fraction (its contaminant fraction),
         truth_age (median of the members' true ages, NaN if unknown),
         age_minus_truth, lit_age / lit_low / lit_high / lit_reference (paper Table 1),
         lit_catalog_ages (modern references), paper_age.
@@ -265,10 +272,14 @@ def cluster_ages(X, teff, logg, cluster, age_model, classifier=None, *, threshol
 
     age = np.full(n, np.nan)
     age_std = np.full(n, np.nan)
+    age_std_raw = np.full(n, np.nan)
     if used.any():
         pred = age_model.predict(X[used])
         age[used] = pred.mean
         age_std[used] = getattr(pred, "std", np.full(int(used.sum()), np.nan))
+        age_std_raw[used] = getattr(pred, "std_raw", age_std[used])
+    relation = getattr(age_model, "debias", None)
+    p_member = np.full(n, np.nan)
     stars = pd.DataFrame({"cluster": names, "teff": teff, "logg": logg, "giant": giant, "p_rgb": p_rgb,
                           "rgb": is_rgb, "used": used, "age": age, "age_std": age_std, "truth_age": truth})
 
@@ -282,10 +293,17 @@ def cluster_ages(X, teff, logg, cluster, age_model, classifier=None, *, threshol
         t_med = float(np.median(t[np.isfinite(t)])) if np.isfinite(t).any() else np.nan
         lit = PAPER_TABLE1.get(name, {})
         cat = [a for _, _, a, _, _ in LITERATURE.get(name, []) if a is not None]
+        like = {"age": np.nan, "lo": np.nan, "hi": np.nan, "outlier_fraction": np.nan}
+        if relation is not None and r["n"] >= min_stars:
+            rows_c = np.flatnonzero(sel & used)
+            like = combine_ages(age[rows_c], age_std_raw[rows_c], relation)
+            p_member[rows_c] = like["p_member"]
         rows.append({
             "cluster": name, "n_members": int(sel.sum()), "n_giants": int((sel & giant).sum()),
             "n_rgb": r["n"], "age": r["median"], "age_spread": r["spread"], "age_p16": r["p16"],
             "age_p84": r["p84"], "truth_age": t_med, "age_minus_truth": r["median"] - t_med,
+            "age_like": like["age"], "age_like_lo": like["lo"], "age_like_hi": like["hi"],
+            "outlier_fraction": like["outlier_fraction"],
             "lit_age": lit.get("lit_age", np.nan),
             "lit_low": lit.get("lit_range", (np.nan, np.nan))[0],
             "lit_high": lit.get("lit_range", (np.nan, np.nan))[1],
@@ -293,4 +311,5 @@ def cluster_ages(X, teff, logg, cluster, age_model, classifier=None, *, threshol
             "lit_catalog_ages": ", ".join(f"{a:.2f}" for a in cat) if cat else None,
             "paper_age": PAPER_TABLE1.get(name, {}).get("paper_age", np.nan),
         })
+    stars["p_member"] = p_member
     return ClusterAges(table=pd.DataFrame(rows), stars=stars)

@@ -77,6 +77,9 @@ class ForwardRelation:
     """Standard deviation of log(pred) over the calibration stars."""
     label_reliability: float = 1.0
     """var(true log label) / var(log label) used to undo regression dilution (1: not corrected)."""
+    sys_sigma: float = 0.0
+    """Shift of f between kinds of star (rms of the median residual about f in groups of
+    [Fe/H] and log g): an error shared by stars of one kind, e.g. a cluster's members."""
 
     # ------------------------------------------------------------------ maps
     def forward(self, log_t):
@@ -144,7 +147,8 @@ def _pool_adjacent(y: np.ndarray, w: np.ndarray) -> np.ndarray:
     return np.concatenate([[v] * n for v, _, n in out])
 
 
-def fit_forward(label, mean, std_raw, label_err=None, n_bins: int = 8, level: float = ONE_SIGMA) -> ForwardRelation:
+def fit_forward(label, mean, std_raw, label_err=None, n_bins: int = 8, level: float = ONE_SIGMA,
+                groups=None) -> ForwardRelation:
     """Fit :class:`ForwardRelation` on a calibration set (the validation split).
 
     Args:
@@ -157,6 +161,8 @@ def fit_forward(label, mean, std_raw, label_err=None, n_bins: int = 8, level: fl
             the medians binned by noisy label sit at ``mu + lam (x - mu)`` in
             true log value, and f is steeper by 1/lam.
         n_bins: label-quantile bins (each should hold 50+ stars).
+        groups: optional group id per star (e.g. [Fe/H] x log g terciles): sets
+            ``sys_sigma``, the count-weighted rms of the groups' median residuals.
     """
     t = np.asarray(label, dtype=np.float64).ravel()
     m = np.asarray(mean, dtype=np.float64).ravel()
@@ -190,7 +196,13 @@ def fit_forward(label, mean, std_raw, label_err=None, n_bins: int = 8, level: fl
                           interval_k=1.0, label_min=float(t[ok].min()), label_max=float(t[ok].max()),
                           n=int(ok.sum()), pop_mean=float(lm.mean()), pop_std=float(lm.std()))
     # the band's width from the scatter of predictions about f at fixed (noisy) label
-    rel.interval_k = float(np.quantile(np.abs(lm - rel.forward(lt)) / rs, level))
+    resid = lm - rel.forward(lt)
+    rel.interval_k = float(np.quantile(np.abs(resid) / rs, level))
+    if groups is not None:
+        g = np.asarray(groups).ravel()[ok]
+        keys, inv, cnt = np.unique(g, return_inverse=True, return_counts=True)
+        med = np.array([np.median(resid[inv == i]) for i in range(len(keys))])
+        rel.sys_sigma = float(np.sqrt(np.average(med ** 2, weights=cnt)))
     if lam < 1.0:
         mu = float(lt.mean())
         rel.knots_x = (mu + lam * (x - mu)).tolist()

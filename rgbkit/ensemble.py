@@ -342,16 +342,17 @@ class Ensemble:
             p.debiased, p.debiased_lo, p.debiased_hi = self.debias.apply(mean, std_raw)
         return p
 
-    def calibrate_debias(self, X_val: np.ndarray, y_val: np.ndarray, y_err=None, **kw):
+    def calibrate_debias(self, X_val: np.ndarray, y_val: np.ndarray, y_err=None, groups=None, **kw):
         """Fit the de-biasing (:func:`rgbkit.debias.fit_forward`) on the VALIDATION split; stored in the card.
 
         ``y_err``: the labels' uncertainties (corrects for their noise, see
-        :func:`~rgbkit.debias.fit_forward`). Returns the fitted relation.
+        :func:`~rgbkit.debias.fit_forward`); ``groups``: a kind of star per row
+        (e.g. [Fe/H] x log g terciles) for the shared-error term. Returns the fitted relation.
         """
         from .debias import fit_forward
 
         p = self.predict(X_val)
-        self.debias = fit_forward(y_val, p.mean, p.std_raw, y_err, **kw)
+        self.debias = fit_forward(y_val, p.mean, p.std_raw, y_err, groups=groups, **kw)
         self.card["debias"] = self.debias.to_dict()
         return self.debias
 

@@ -130,6 +130,7 @@ def finish(folder: Path) -> None:
     principal components of TRAIN, limits at 99.8% of VALIDATION), and the
     frozen check.
     """
+    import pandas as pd
     import torch
 
     from rgbkit import datasets, ood
@@ -140,7 +141,8 @@ def finish(folder: Path) -> None:
     (Xtr, _), (Xv, lv), (Xte, lte) = a["train"], a["validation"], a["test"]
     for target in ("age", "mass"):
         ens = Ensemble.load(folder / target, device="cpu")
-        ens.calibrate_debias(Xv, lv[target].to_numpy(), lv[f"{target}_err"].to_numpy())
+        kinds = (pd.qcut(lv["feh"], 3, labels=False).astype(str) + pd.qcut(lv["logg"], 3, labels=False).astype(str))
+        ens.calibrate_debias(Xv, lv[target].to_numpy(), lv[f"{target}_err"].to_numpy(), groups=kinds.to_numpy())
         ens.evaluate(Xv, lv[target].to_numpy(), split="val")
         ens.evaluate(Xte, lte[target].to_numpy(), split="test", y_true=lte[f"{target}_true"].to_numpy())
         ens.card["data"]["split"] = {
