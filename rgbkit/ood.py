@@ -82,17 +82,21 @@ def pixel_correlation(flux) -> np.ndarray:
     Pixels <= 0 or non-finite (gaps) are left out. Real spectra, even at
     SNR ~5, give > 0.8 (the continuum alone does); white noise gives ~0.
     """
-    f = np.asarray(flux, dtype=np.float64)
+    f = np.asarray(flux, dtype=np.float32)
     if f.ndim == 1:
         f = f[None]
-    a, b = f[:, :-1], f[:, 1:]
-    w = (np.isfinite(a) & np.isfinite(b) & (a > 0) & (b > 0)).astype(np.float64)
-    a, b = np.where(w > 0, a, 0.0), np.where(w > 0, b, 0.0)
-    n = w.sum(1)
+    good = np.isfinite(f) & (f > 0)
+    f = np.where(good, f, np.float32(0))
+    w = good[:, :-1] & good[:, 1:]
+    a, b = f[:, :-1] * w, f[:, 1:] * w
+    n = w.sum(1).astype(np.float64)
+    # one pass of sums (float64 accumulators) instead of masked means: the catalog runs this per spectrum
+    sa, sb = a.sum(1, dtype=np.float64), b.sum(1, dtype=np.float64)
+    saa = np.einsum("ij,ij->i", a, a, dtype=np.float64)
+    sbb = np.einsum("ij,ij->i", b, b, dtype=np.float64)
+    sab = np.einsum("ij,ij->i", a, b, dtype=np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
-        ma, mb = (w * a).sum(1) / n, (w * b).sum(1) / n
-        da, db = w * (a - ma[:, None]), w * (b - mb[:, None])
-        r = (da * db).sum(1) / np.sqrt((da * da).sum(1) * (db * db).sum(1))
+        r = (sab - sa * sb / n) / np.sqrt((saa - sa * sa / n) * (sbb - sb * sb / n))
     return np.where(n >= 10, r, np.nan)
 
 
@@ -180,8 +184,9 @@ def distance(X, model: DomainModel, batch: int = 4096) -> tuple[np.ndarray, np.n
     for a in range(0, len(X), batch):
         d = X[a:a + batch] - model.mean
         s = d @ model.components.T
-        r = d - s @ model.components
-        q[a:a + batch] = (r.astype(np.float64) ** 2).mean(1)
+        # orthonormal components: |d - projection|^2 = |d|^2 - |s|^2 (no reconstruction needed)
+        q[a:a + batch] = (np.einsum("ij,ij->i", d, d, dtype=np.float64)
+                          - np.einsum("ij,ij->i", s, s, dtype=np.float64)) / d.shape[1]
         t2[a:a + batch] = ((s / model.pc_std) ** 2).sum(1)
     return q, t2
 
