@@ -191,23 +191,37 @@ def distance(X, model: DomainModel, batch: int = 4096) -> tuple[np.ndarray, np.n
     return q, t2
 
 
-def check(flux_resampled, X, fit: dict, model: DomainModel) -> np.ndarray:
+def check(flux_resampled, X, fit: dict, model: DomainModel | None = None, rows=None) -> np.ndarray:
     """All checks at once: the :class:`Domain` bits per spectrum.
 
     Args:
         flux_resampled: (n, npix) flux on the preprocessing grid before normalising.
-        X: (n, 64, 64) network inputs of the same spectra (rows the preprocessing
-            dropped may hold anything: the caller flags those anyway).
+        X: (n, 64, 64) network inputs of the same spectra.
         fit: the emulator fit, dict with ``teff``, ``logg``, ``feh``, ``chi2`` arrays.
-        model: the :class:`DomainModel` (:func:`load_domain` for the shipped models).
+        model: the :class:`DomainModel` of the networks that will score the
+            spectra (:func:`load_domain` for the shipped ones). None: no
+            FAR_FROM_TRAINING check, :data:`CORR_MIN` and :data:`CHI2_MAX` as limits
+            (for networks trained elsewhere, whose training set is unknown here).
+        rows: boolean mask of the rows to check (e.g. those the preprocessing
+            kept); the others get 0. None: all.
     """
-    r = pixel_correlation(flux_resampled)
-    bits = label_checks(fit["teff"], fit["logg"], fit["feh"], fit["chi2"], model.chi2_max)
+    n = len(flux_resampled)
+    sel = np.ones(n, bool) if rows is None else np.asarray(rows, bool)
+    bits = np.zeros(n, np.int64)
+    if not sel.any():
+        return bits
+    corr_min = CORR_MIN if model is None else model.corr_min
+    chi2_max = CHI2_MAX if model is None else model.chi2_max
+    f = np.asarray(flux_resampled)[sel]
+    b = label_checks(*(np.asarray(fit[k])[sel] for k in ("teff", "logg", "feh", "chi2")), chi2_max)
+    r = pixel_correlation(f)
     with np.errstate(invalid="ignore"):
-        bits[~(r >= model.corr_min)] |= int(Domain.NOT_STELLAR)
-    q, t2 = distance(X, model)
-    with np.errstate(invalid="ignore"):
-        bits[~((q <= model.q_max) & (t2 <= model.t2_max))] |= int(Domain.FAR_FROM_TRAINING)
+        b[~(r >= corr_min)] |= int(Domain.NOT_STELLAR)
+    if model is not None:
+        q, t2 = distance(np.asarray(X)[sel], model)
+        with np.errstate(invalid="ignore"):
+            b[~((q <= model.q_max) & (t2 <= model.t2_max))] |= int(Domain.FAR_FROM_TRAINING)
+    bits[sel] = b
     return bits
 
 

@@ -156,3 +156,16 @@ def test_shipped_domain_refuses_noise_in_a_real_giant_file_and_keeps_the_giant(s
     assert r.ok.all()
     assert bits[0] == 0, ood.describe(bits)
     assert bits[1] & ood.Domain.NOT_STELLAR and bits[2] != 0
+
+
+def test_check_without_a_domain_model_and_with_a_row_mask():
+    rng = np.random.default_rng(1)
+    lam = np.arange(4000.0, 8096.0)
+    star = (1 + 0.3 * np.sin(lam / 700))[None].repeat(3, 0) * 100
+    star[1] = 100 * (1 + 0.3 * rng.standard_normal(lam.size))  # noise
+    fit = {"teff": np.full(3, 4800.0), "logg": np.full(3, 2.5), "feh": np.zeros(3), "chi2": np.array([1e-3, 1e-3, 0.5])}
+    X = np.zeros((3, 64, 64), np.float32)
+    bits = ood.check(star, X, fit)  # no FAR_FROM_TRAINING without a model
+    assert bits.tolist() == [0, int(ood.Domain.NOT_STELLAR), int(ood.Domain.POOR_FIT)]
+    bits = ood.check(star, X, fit, rows=np.array([True, False, True]))
+    assert bits.tolist() == [0, 0, int(ood.Domain.POOR_FIT)]
