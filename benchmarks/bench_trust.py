@@ -122,6 +122,20 @@ def cluster_section(models) -> tuple[list[str], dict]:
         df = pd.DataFrame(rows)
         res[how] = df.to_dict(orient="records")
         lines += [f"Members selected by {how}:", "", _md(df), ""]
+    # every giant, the classifier's P(RGB) as each star's prior weight instead of a cut
+    p = models["age"].predict(X)
+    p_rgb = clf.predict(X).p_rgb
+    rows = []
+    for name in dict.fromkeys(lab["stands_for"]):
+        sel = ((lab["stands_for"] == name) & clusters.select_giants(lab["teff"], lab["logg"])).to_numpy()
+        truth = float(lab["cluster_age"][sel].iloc[0])
+        r = clusters.combine_ages(p.mean[sel], p.std_raw[sel], models["age"].debias, prior=p_rgb[sel])
+        rows.append({"cluster": name, "truth (Gyr)": truth, "giants": int(sel.sum()), "likelihood": r["age"],
+                     "68% interval": f"{r['lo']:.2f}-{r['hi']:.2f}", "error (%)": 100 * (r["age"] / truth - 1),
+                     "covers truth": bool(r["lo"] <= truth <= r["hi"])})
+    df = pd.DataFrame(rows)
+    res["all giants, P(RGB) as prior"] = df.to_dict(orient="records")
+    lines += ["All giants, the classifier's P(RGB) as each star's prior weight (no cut):", "", _md(df), ""]
     return lines, res
 
 

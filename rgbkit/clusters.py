@@ -137,7 +137,7 @@ def robust_age(ages) -> dict:
 
 
 def combine_ages(mean, std_raw, relation, *, age_range=(0.3, 20.0), n_grid: int = 600,
-                 max_outlier_fraction: float = 0.5, sys_sigma: float | None = None) -> dict:
+                 max_outlier_fraction: float = 0.5, sys_sigma: float | None = None, prior=None) -> dict:
     """Age of a group of stars sharing one age, from their ensemble predictions' likelihoods.
 
     Args:
@@ -150,6 +150,9 @@ def combine_ages(mean, std_raw, relation, *, age_range=(0.3, 20.0), n_grid: int 
         sys_sigma: a shift (natural log of the prediction) shared by all members,
             marginalised as N(0, sys_sigma): errors that do not average out
             (None: ``relation.sys_sigma``, measured on validation).
+        prior: per-star probability (0-1) that the star can be a member the
+            relation describes, e.g. the classifier's P(RGB): the in-cluster
+            term of star i is weighted (1 - eps) * prior_i. None: 1 for all.
 
     Returns a dict: ``age`` (posterior median, Gyr), ``lo``, ``hi`` (16th and
     84th percentiles), ``map`` (most probable grid age), ``n`` (stars used),
@@ -171,6 +174,7 @@ def combine_ages(mean, std_raw, relation, *, age_range=(0.3, 20.0), n_grid: int 
     if sys_sigma is None:
         sys_sigma = relation.sys_sigma
     y = np.log(m[ok])
+    pi = np.ones(int(ok.sum())) if prior is None else np.clip(np.asarray(prior, float).ravel()[ok], 1e-6, 1.0)
     sig = relation.forward_sigma(m[ok], s[ok])
     mu = relation.forward(np.log(grid))  # (g,)
     shifts = np.linspace(-3, 3, 13) * sys_sigma if sys_sigma > 0 else np.zeros(1)
@@ -184,8 +188,10 @@ def combine_ages(mean, std_raw, relation, *, age_range=(0.3, 20.0), n_grid: int 
     log_in = -0.5 * r ** 2 - np.log(sig)[None, None, :]
     # mixture per star, per eps: (eps, shift, g, n)
     e = eps[:, None, None, None]
+    w_in = np.log1p(-e) + np.log(pi)[None, None, None, :]  # (eps, 1, 1, n)
     with np.errstate(divide="ignore"):
-        mix = np.logaddexp(np.log1p(-e) + log_in[None], np.log(e) + log_out[None, None, None, :])
+        w_out = np.log1p(-np.exp(w_in))  # the rest of the probability: a contaminant
+        mix = np.logaddexp(w_in + log_in[None], w_out + log_out[None, None, None, :])
     loglike = mix.sum(-1)  # (eps, shift, g)
     lmax = loglike.max()
     like = np.exp(loglike - lmax) * w_shift[None, :, None]
@@ -196,7 +202,7 @@ def combine_ages(mean, std_raw, relation, *, age_range=(0.3, 20.0), n_grid: int 
     q = [float(np.exp(np.interp(p, cdf, lg))) for p in (0.16, 0.5, 0.84)]
     # membership: average of the in-cluster share over the posterior
     wts = like / like.sum()  # (eps, shift, g)
-    frac_in = np.exp(np.log1p(-e) + log_in[None] - mix)  # (eps, shift, g, n)
+    frac_in = np.exp(w_in + log_in[None] - mix)  # (eps, shift, g, n)
     p_member[np.flatnonzero(ok)] = np.tensordot(wts, frac_in, axes=([0, 1, 2], [0, 1, 2]))
     return {"age": q[1], "lo": q[0], "hi": q[2], "map": float(grid[np.argmax(post)]), "n": int(ok.sum()),
             "outlier_fraction": float((wts.sum((1, 2)) * eps).sum()), "p_member": p_member,

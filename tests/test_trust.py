@@ -169,3 +169,14 @@ def test_check_without_a_domain_model_and_with_a_row_mask():
     assert bits.tolist() == [0, int(ood.Domain.NOT_STELLAR), int(ood.Domain.POOR_FIT)]
     bits = ood.check(star, X, fit, rows=np.array([True, False, True]))
     assert bits.tolist() == [0, 0, int(ood.Domain.POOR_FIT)]
+
+
+def test_cluster_prior_downweights_stars_unlikely_to_be_members():
+    t, label, pred, std_raw = _shrunk(seed=4)
+    rel = debias.fit_forward(label, pred, std_raw)
+    m = np.r_[np.full(15, 4.0), np.full(15, 1.5)]  # members, and as many "clump" stars read far too young
+    base = clusters.combine_ages(m, 0.2 * m, rel, sys_sigma=0.0)
+    weighted = clusters.combine_ages(m, 0.2 * m, rel, sys_sigma=0.0, prior=np.r_[np.full(15, 0.9), np.full(15, 0.05)])
+    true_age = float(np.exp(rel.inverse(np.log(4.0))))
+    assert abs(np.log(weighted["age"] / true_age)) < abs(np.log(base["age"] / true_age))
+    assert weighted["p_member"][15:].max() < 0.1
