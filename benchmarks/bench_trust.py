@@ -152,7 +152,7 @@ def arch_section() -> tuple[list[str], dict]:
                      "10-member inference (spectra/s, loaded machine)": v["inference_10_members_spectra_per_s"]})
     lines = [f"Reduced protocol (tools/compare_architectures.py): {r['members']} member(s) of each, {r['epochs']} epochs, "
              f"lr {r['lr']} {r['schedule']}, {r['target']}, same seeds and splits, 1 thread, measured while the "
-             "machine was shared (load average 8-13 on 2 cores), so absolute times are inflated; the ratios hold.",
+             "machine was shared (load average 8-13 on 2 cores, changing during the run): absolute times are inflated and the training times of the two runs are not comparable (the small one ran while two other trainings competed); use the quiet-machine rates below.",
              "", _md(pd.DataFrame(rows), "{:.1f}"), "",
              "Quiet-machine throughput from benchmarks/results/ensemble.md (1 thread, eager): training 1,516 vs 565 "
              "spectra/s, 10-member inference 674 vs 223 spectra/s (small vs paper).", ""]
