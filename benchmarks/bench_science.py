@@ -101,7 +101,7 @@ def cluster_section(clf: Classifier, age: Ensemble) -> str:
 
 
 def baseline_section(budget: float, cv: int, get_models) -> str:
-    from rgbkit._cli_models import demo_training_arrays
+    from rgbkit.datasets import demo_training_arrays
 
     d = demo_training_arrays(progress=False)
     yt = {t: d["labels_train"][t].to_numpy(np.float64) for t in ("age", "mass")}

@@ -81,18 +81,18 @@ def to_rest_frame(wavelength: np.ndarray, z) -> np.ndarray:
 # ----------------------------------------------------------------- resampling
 
 
-def _interp_plan(src: np.ndarray, grid: np.ndarray):
-    """Indices, weights and coverage mask to interpolate from ``src`` onto ``grid``."""
+def interp_plan(src: np.ndarray, grid: np.ndarray, dtype=np.float32):
+    """Indices, weights and coverage mask to interpolate linearly from ``src`` onto ``grid``."""
     j = np.clip(np.searchsorted(src, grid, side="right") - 1, 0, src.size - 2)
     with np.errstate(divide="ignore", invalid="ignore"):
-        w = ((grid - src[j]) / (src[j + 1] - src[j])).astype(np.float32)
+        w = ((grid - src[j]) / (src[j + 1] - src[j])).astype(dtype)
     inside = (grid >= src[0]) & (grid <= src[-1])
     return j, w, inside
 
 
 def _resample_shared(src: np.ndarray, flux: np.ndarray, grid: np.ndarray, fill_value: float) -> np.ndarray:
     """Rows of ``flux`` all on wavelength ``src`` (strictly increasing, >= 2 px)."""
-    j, w, inside = _interp_plan(src, grid)
+    j, w, inside = interp_plan(src, grid)
     lo = np.take(flux, j, axis=1)
     out = np.take(flux, j + 1, axis=1)
     out -= lo

@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["FetchError", "FetchResult", "fetch", "fetch_one", "cache_dir", "cached_path", "LAMOST_URL_TEMPLATE"]
+__all__ = ["read_obsids", "FetchError", "FetchResult", "fetch", "fetch_one", "cache_dir", "cached_path", "LAMOST_URL_TEMPLATE"]
 
 LAMOST_URL_TEMPLATE = "https://www.lamost.org/dr9/v2.0/spectrum/fits/{obsid}"
 """The template used when neither ``url_template`` nor ``RGBKIT_FETCH_URL`` is set."""
@@ -193,3 +193,9 @@ def fetch(obsids, url_template: str | None = None, cache=None, *, sha256: dict |
         results = list(tqdm(pool.map(one, obsids), total=len(obsids), desc="fetch", unit="file",
                             disable=not progress))
     return results
+
+
+def read_obsids(path) -> list[str]:
+    """Obsids from a text file: the first comma-separated field of each line; blank and ``#`` lines skipped."""
+    return [line.split(",")[0].strip() for line in Path(path).read_text().splitlines()
+            if line.strip() and not line.startswith("#")]
