@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from . import simulate as sim
+from .config import cache_dir  # noqa: F401  (rgbkit.datasets.cache_dir, as before)
 
 LABEL_COLUMNS = ["obsid", "designation", "teff", "logg", "feh", "alpha_fe", "c_n", "mass", "mass_err",
                  "age", "age_err", "evstate", "snr", "mass_true", "age_true"]
@@ -44,11 +45,6 @@ CLUSTERS = {  # name: (stand-in for, age Gyr, [Fe/H], RV km/s, ra, dec, n_rgb, n
     "Berkeley32-like": ("Berkeley 32", 6.0, -0.3, 106.0, 104.53, 6.43, 20, 8, 15),
     "NGC2420-like": ("NGC 2420", 3.3, -0.2, 74.0, 114.60, 21.57, 20, 8, 15),
 }
-
-
-def cache_dir() -> Path:
-    """``$RGBKIT_CACHE`` or ``~/.cache/rgbkit``."""
-    return Path(os.environ.get("RGBKIT_CACHE") or Path.home() / ".cache" / "rgbkit")
 
 
 @dataclass

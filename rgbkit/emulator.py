@@ -9,15 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
-
 import numpy as np
 
+from .config import DATA_DIR
 from .preprocess import interp_plan
 
 __all__ = ["Emulator", "load_emulator", "lamost_grid", "DATA_DIR"]
 
-DATA_DIR = Path(__file__).resolve().parent / "data"
 
 
 @dataclass(frozen=True)

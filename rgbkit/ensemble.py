@@ -30,6 +30,9 @@ import numpy as np
 import torch
 
 from . import metrics
+from .config import PRETRAINED_DIR
+from .errors import FileFormatError
+from .io.files import sha256_file
 from .models.densenet import DenseNet1D, DenseNetConfig, small_config
 from .train import DEFAULT_EPOCHS, TargetScaler, TrainConfig, resolve_device, train_member
 
@@ -41,16 +44,16 @@ MODEL_FORMAT_VERSION = 1
 UNITS = {"age": "Gyr", "mass": "Msun"}
 CARD = "card.json"
 HISTORY = "history.json"
-PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
 
 
-class ModelFormatError(ValueError):
+class ModelFormatError(FileFormatError):
     """A model folder that cannot be used: missing files, tampered, wrong version or target."""
 
-    def __init__(self, folder, reason: str):
-        self.folder = str(folder)
-        self.reason = reason
-        super().__init__(f"model folder {self.folder}: {reason}")
+    what = "model folder"
+
+    @property
+    def folder(self) -> str:
+        return self.path
 
 
 @dataclass
@@ -67,14 +70,6 @@ class Prediction:
     """Every member's prediction, (n_members, n)."""
     target: str
     units: str
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def data_hash(X: np.ndarray, y: np.ndarray | None = None) -> str:
@@ -354,7 +349,7 @@ class Ensemble:
             path = folder / name
             state = {k: v.detach().cpu().contiguous() for k, v in m.state_dict().items()}
             save_file(state, str(path), metadata={"target": self.target, "format_version": str(MODEL_FORMAT_VERSION)})
-            info.update(file=name, sha256=_sha256(path))
+            info.update(file=name, sha256=sha256_file(path))
         card["members"] = members
         if self.histories:
             (folder / HISTORY).write_text(json.dumps(self.histories))
@@ -414,7 +409,7 @@ class Ensemble:
             path = folder / name
             if not path.is_file():
                 raise ModelFormatError(folder, f"missing weights file {name}")
-            digest = _sha256(path)
+            digest = sha256_file(path)
             if digest != info.get("sha256"):
                 raise ModelFormatError(folder, f"{name} sha256 {digest[:12]}... differs from the card's "
                                        f"{str(info.get('sha256'))[:12]}... (file changed or corrupted)")
