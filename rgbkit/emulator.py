@@ -2,7 +2,7 @@
 
 A Cannon-style cubic model on the LAMOST low-resolution grid, shipped in
 ``rgbkit/data/lamost_emulator.npz`` (built by ``tools/build_emulator.py``;
-source and licence in ``rgbkit/data/THIRD_PARTY_NOTICES.md``). The simulator behind
+source and licence in ``rgbkit/data/EMULATOR_LICENSE.txt``). The simulator behind
 the demo data and the label fit of the catalog both use it; neither needs the other.
 """
 from __future__ import annotations

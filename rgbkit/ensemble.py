@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -34,7 +34,8 @@ from .config import PRETRAINED_DIR
 from .errors import FileFormatError
 from .io.files import sha256_file
 from .models.densenet import DenseNet1D, DenseNetConfig, small_config
-from .train import DEFAULT_EPOCHS, TargetScaler, TrainConfig, resolve_device, train_member
+from .train import (DEFAULT_EPOCHS, TargetScaler, TrainConfig, resolve_device, split_train_val, train_member,
+                    train_members)
 
 __all__ = ["Ensemble", "Prediction", "ModelFormatError", "MODEL_FORMAT_VERSION", "UNITS",
            "load_pretrained", "data_hash", "PRETRAINED_DIR"]
@@ -80,14 +81,6 @@ def data_hash(X: np.ndarray, y: np.ndarray | None = None) -> str:
     return h.hexdigest()
 
 
-def _split(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    if not 0 < val_fraction < 1:
-        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
-    perm = np.random.default_rng(seed).permutation(n)
-    n_val = max(1, int(round(n * val_fraction)))
-    return np.sort(perm[n_val:]), np.sort(perm[:n_val])
-
-
 class Ensemble:
     """N DenseNet-BC members for one target ("age" in Gyr, "mass" in Msun).
 
@@ -130,7 +123,7 @@ class Ensemble:
         cls,
         X: np.ndarray,
         y: np.ndarray,
-        target: str,
+        target: str | None = None,
         *,
         n_members: int = 5,
         model_config: DenseNetConfig | None = None,
@@ -150,9 +143,10 @@ class Ensemble:
 
         Args:
             X, y: preprocessed spectra ``(n, 64, 64)`` and targets in physical
-                units. Without ``X_val``/``y_val`` they are split 8:2 at random
+                units (a classifier: labels). Without ``X_val``/``y_val`` they are split 8:2 at random
                 (``val_fraction``, ``split_seed``), as in the paper.
-            target: "age" or "mass" (sets units and the default epochs 450/350).
+            target: "age" or "mass" (sets units and the default epochs 450/350);
+                a :class:`~rgbkit.classify.Classifier` needs none.
             model_config: architecture (default ``small_config()``).
             train_config: per-member settings; its ``seed`` is replaced per member.
             preprocessing: the ``Preprocessor.config`` dict that made ``X``,
@@ -164,43 +158,50 @@ class Ensemble:
                 return True to stop: the current member keeps its best weights
                 and no further members are trained.
         """
-        from tqdm.auto import tqdm
-
         if n_members < 1:
             raise ValueError(f"n_members must be >= 1, got {n_members}")
-        mc = model_config if model_config is not None else small_config()
-        tc = train_config if train_config is not None else TrainConfig(epochs=DEFAULT_EPOCHS.get(target, 450))
-        X = np.asarray(X, dtype=np.float32)
-        y = np.asarray(y, dtype=np.float64).ravel()
-        if (X_val is None) != (y_val is None):
-            raise ValueError("give both X_val and y_val, or neither")
-        if X_val is None:
-            itr, iva = _split(len(X), val_fraction, split_seed)
-            Xt, yt, Xv, yv = X[itr], y[itr], X[iva], y[iva]
-            split = {"method": "random", "val_fraction": val_fraction, "seed": split_seed,
-                     "val_index_sha256": hashlib.sha256(iva.astype(np.int64).tobytes()).hexdigest()}
-        else:
-            Xt, yt = X, y
-            Xv, yv = np.asarray(X_val, dtype=np.float32), np.asarray(y_val, dtype=np.float64).ravel()
-            split = {"method": "given"}
-        results = []
-        stop = False
-        outer = tqdm(range(n_members), desc=f"{target} ensemble", disable=not progress or n_members == 1)
-        for i in outer:
-            cb = None
-            if callback is not None:
-                def cb(epoch, history, _i=i):
-                    nonlocal stop
-                    stop = bool(callback(_i, epoch, history))
-                    return stop
-            r = train_member(Xt, yt, Xv, yv, mc, replace(tc, seed=seed + i), callback=cb,
-                             progress=progress, desc=f"member {i}")
-            results.append(r)
-            outer.set_postfix(M2=f"{r.best_val_m2:.2f}%")
-            if stop:
-                break
-        outer.close()
-        card = {
+        target = cls._fit_target(target)
+        mc = cls._fit_model_config(model_config)
+        tc = train_config if train_config is not None else cls._default_train_config(target)
+        Xt, yt, Xv, yv, split = split_train_val(X, y, X_val, y_val, val_fraction, split_seed, cls._labels)
+        results = train_members(lambda c, cb, desc: cls._train_member(Xt, yt, Xv, yv, mc, c, cb, progress, desc),
+                                n_members, tc, seed, callback, progress, desc=f"{target} ensemble",
+                                postfix=cls._member_postfix)
+        card = cls._fit_card(target, mc, tc, results, preprocessing, data_name, Xt, yt, Xv, yv, split)
+        model = cls._from_results(results, target, card, tc)
+        model.evaluate(Xv, yv, calibrate=calibrate)
+        return model
+
+    # What a subclass (the classifier) changes in fit: the task's pieces.
+    @classmethod
+    def _fit_target(cls, target):
+        if target is None:
+            raise TypeError("Ensemble.fit needs a target: 'age' or 'mass'")
+        return target
+
+    @classmethod
+    def _fit_model_config(cls, model_config):
+        return model_config if model_config is not None else small_config()
+
+    @classmethod
+    def _default_train_config(cls, target) -> TrainConfig:
+        return TrainConfig(epochs=DEFAULT_EPOCHS.get(target, 450))
+
+    @staticmethod
+    def _labels(y) -> np.ndarray:
+        return np.asarray(y, dtype=np.float64).ravel()
+
+    @staticmethod
+    def _train_member(Xt, yt, Xv, yv, mc, tc, callback, progress, desc):
+        return train_member(Xt, yt, Xv, yv, mc, tc, callback=callback, progress=progress, desc=desc)
+
+    @staticmethod
+    def _member_postfix(r) -> dict:
+        return {"M2": f"{r.best_val_m2:.2f}%"}
+
+    @classmethod
+    def _fit_card(cls, target, mc, tc, results, preprocessing, data_name, Xt, yt, Xv, yv, split) -> dict:
+        return {
             "format_version": MODEL_FORMAT_VERSION,
             "kind": "rgbkit.Ensemble",
             "target": target,
@@ -217,10 +218,11 @@ class Ensemble:
                          "train_seconds": round(r.seconds, 1)} for r in results],
             "spread_scale": 1.0,
         }
-        ens = cls([r.model for r in results], results[0].scaler, target, card,
-                  [r.history for r in results], device=tc.device)
-        ens.evaluate(Xv, yv, calibrate=calibrate)
-        return ens
+
+    @classmethod
+    def _from_results(cls, results, target, card, tc):
+        return cls([r.model for r in results], results[0].scaler, target, card,
+                   [r.history for r in results], device=tc.device)
 
     def evaluate(self, X_val: np.ndarray, y_val: np.ndarray, calibrate: bool = False) -> dict:
         """Ensemble and member M1/M2 and 68% coverage on a labelled set; stored in the card.

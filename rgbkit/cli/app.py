@@ -7,15 +7,19 @@ from pathlib import Path
 
 
 def dashboard_script() -> Path | None:
-    """The script ``panel serve`` runs: ``rgbkit_app/serve.py`` of the installed (or checked-out) app."""
-    try:
-        import rgbkit_app
-    except ImportError:
-        from ..io.paths import REPO_ROOT
+    """The script ``panel serve`` runs: ``rgbkit_app/dashboard.py`` of the installed app (its URL: /dashboard).
 
-        script = REPO_ROOT / "apps" / "rgbkit_app" / "serve.py"
-        return script if script.exists() else None
-    return Path(rgbkit_app.__file__).resolve().parent / "serve.py"
+    In a source checkout without an install, ``apps/rgbkit_app`` beside the package.
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec("rgbkit_app")
+    if spec is not None and spec.origin:
+        return Path(spec.origin).resolve().parent / "dashboard.py"
+    from ..config import REPO_ROOT
+
+    script = REPO_ROOT / "apps" / "rgbkit_app" / "dashboard.py"
+    return script if script.exists() else None
 
 
 def cmd_app(args) -> int:
