@@ -305,25 +305,6 @@ class Classifier(Ensemble):
         std = members.std(0, ddof=1) if len(self) > 1 else np.zeros(members.shape[1])
         return ClassPrediction(p_rgb=members.mean(0), p_rgb_std=std, members=members)
 
-    def predict_spectra(self, spectra, batch_size: int = 1024, progress: bool = False):
-        """Preprocess spectra with the card's settings, then classify: ``(prediction, prep)``.
-
-        Rows the preprocessing dropped get NaN probabilities (see ``prep.reasons``).
-        """
-        from .preprocess import Preprocessor
-
-        if self.preprocessing is None:
-            raise ValueError(f"{self!r} has no preprocessing settings in its card; "
-                             "preprocess the spectra yourself and call predict()")
-        prep = Preprocessor.from_config(self.preprocessing).run_spectra(list(spectra), progress=progress)
-        p = self.predict(prep.X[prep.ok], batch_size=batch_size)
-        full = np.full((len(self), len(prep.ok)), np.nan)
-        full[:, prep.ok] = p.members
-        f1 = np.full(len(prep.ok), np.nan)
-        f2 = f1.copy()
-        f1[prep.ok], f2[prep.ok] = p.p_rgb, p.p_rgb_std
-        return ClassPrediction(f1, f2, full), prep
-
     def is_rgb(self, X, threshold: float = 0.5) -> np.ndarray:
         """Boolean mask of the spectra called RGB (averaged P(RGB) >= threshold)."""
         return self.predict(X).is_rgb(threshold)

@@ -37,7 +37,7 @@ from .models.densenet import DenseNet1D, DenseNetConfig, small_config
 from .train import (DEFAULT_EPOCHS, TargetScaler, TrainConfig, resolve_device, split_train_val, train_member,
                     train_members)
 
-__all__ = ["Ensemble", "Prediction", "ModelFormatError", "MODEL_FORMAT_VERSION", "UNITS",
+__all__ = ["Ensemble", "Prediction", "predict_rows", "ModelFormatError", "MODEL_FORMAT_VERSION", "UNITS",
            "load_pretrained", "data_hash", "PRETRAINED_DIR"]
 
 MODEL_FORMAT_VERSION = 1
@@ -79,6 +79,33 @@ def data_hash(X: np.ndarray, y: np.ndarray | None = None) -> str:
     if y is not None:
         h.update(np.ascontiguousarray(y, dtype=np.float64).tobytes())
     return h.hexdigest()
+
+
+def predict_rows(model, X: np.ndarray, ok: np.ndarray, batch_size: int | None = None, progress: bool = False):
+    """``model.predict`` on the rows of ``X`` where ``ok``, returned for every row (NaN where not ``ok``).
+
+    The one path from preprocessed rows to per-input predictions: used by
+    :meth:`Ensemble.predict_spectra` (and so the classifier's), ``rgbkit
+    predict`` and the catalog. ``model``: an :class:`Ensemble`, a
+    :class:`~rgbkit.classify.Classifier`, or any object whose ``predict(X)``
+    returns an object of arrays (its per-row arrays are spread out; other fields kept).
+    """
+    ok = np.asarray(ok, bool)
+    kw = {} if batch_size is None else {"batch_size": batch_size}
+    if progress:
+        kw["progress"] = True
+    p = model.predict(X[ok], **kw)
+    n_ok = int(ok.sum())
+
+    def full(a):
+        if not isinstance(a, np.ndarray) or a.ndim == 0 or a.shape[-1] != n_ok:
+            return a
+        out = np.full(a.shape[:-1] + ok.shape, np.nan)
+        out[..., ok] = a
+        return out
+
+    fields = {k: full(v) for k, v in vars(p).items()}
+    return type(p)(**fields)
 
 
 class Ensemble:
@@ -318,16 +345,7 @@ class Ensemble:
             raise ValueError(f"{self!r} has no preprocessing settings in its card; "
                              "preprocess the spectra yourself and call predict()")
         prep = Preprocessor.from_config(self.preprocessing).run_spectra(list(spectra), progress=progress)
-        return self._scatter(self.predict(prep.X[prep.ok], batch_size=batch_size), prep.ok), prep
-
-    def _scatter(self, p: Prediction, ok: np.ndarray) -> Prediction:
-        """Expand predictions for the rows where ``ok`` to all rows (NaN elsewhere)."""
-        def full(a):
-            out = np.full(a.shape[:-1] + ok.shape, np.nan)
-            out[..., ok] = a
-            return out
-
-        return Prediction(full(p.mean), full(p.std), full(p.std_raw), full(p.members), p.target, p.units)
+        return predict_rows(self, prep.X, prep.ok, batch_size=batch_size), prep
 
     # ------------------------------------------------------------------ disk
     def save(self, folder: str | Path, overwrite: bool = False) -> Path:

@@ -40,10 +40,12 @@ def _regress(model, X, n: int, ok: np.ndarray, batch_size: int) -> dict[str, np.
     nan = np.full(n, np.nan, dtype=np.float32)
     out = {"": nan.copy(), "_std": nan.copy(), "_std_raw": nan.copy()}
     if model is not None and ok.any():
-        p = model.predict(X[ok], batch_size=batch_size)
-        out[""][ok] = p.mean
-        out["_std"][ok] = p.std
-        out["_std_raw"][ok] = getattr(p, "std_raw", p.std)
+        from ..ensemble import predict_rows
+
+        p = predict_rows(model, X, ok, batch_size)
+        out[""][:] = p.mean
+        out["_std"][:] = p.std
+        out["_std_raw"][:] = getattr(p, "std_raw", p.std)  # stand-in models may give no raw spread
     out["_lo"] = np.maximum(out[""] - out["_std"], 0).astype(np.float32)
     out["_hi"] = (out[""] + out["_std"]).astype(np.float32)
     return out
@@ -52,11 +54,10 @@ def _regress(model, X, n: int, ok: np.ndarray, batch_size: int) -> dict[str, np.
 def _classify(clf, X, n: int, ok: np.ndarray, batch_size: int):
     p, s = np.full(n, np.nan, np.float32), np.full(n, np.nan, np.float32)
     if clf is not None and ok.any():
-        pred = clf.predict(X[ok], batch_size=batch_size)
-        if hasattr(pred, "p_rgb"):
-            p[ok], s[ok] = pred.p_rgb, getattr(pred, "p_rgb_std", np.nan)
-        else:
-            p[ok] = np.asarray(pred, dtype=np.float32).reshape(-1)
+        from ..ensemble import predict_rows
+
+        pred = predict_rows(clf, X, ok, batch_size)
+        p[:], s[:] = pred.p_rgb, pred.p_rgb_std
     return p, s
 
 

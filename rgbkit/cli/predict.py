@@ -48,6 +48,7 @@ def write_table(df, path: str | Path) -> Path:
 def cli_predict(args) -> int:
     import pandas as pd
 
+    from ..ensemble import predict_rows
     from ..io.lamost import read_many
     from ..preprocess import Preprocessor
 
@@ -71,7 +72,7 @@ def cli_predict(args) -> int:
         if key not in cache:  # models sharing settings share one preprocessing pass
             cache[key] = Preprocessor.from_config(ens.preprocessing).run_spectra(spectra, progress=True)
         prep = cache[key]
-        p = ens._scatter(ens.predict(prep.X[prep.ok], progress=True), prep.ok)
+        p = predict_rows(ens, prep.X, prep.ok, progress=True)
         df[ens.target] = p.mean
         df[f"{ens.target}_err"] = p.std
         ok_all &= prep.ok
