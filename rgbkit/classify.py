@@ -33,9 +33,9 @@ import torch
 from torch import nn
 
 from . import metrics
-from .ensemble import PRETRAINED_DIR, Ensemble, data_hash
+from .ensemble import PRETRAINED_DIR, Ensemble
 from .models.densenet import DenseNet1D, DenseNetConfig, small_config
-from .train import TargetScaler, TrainConfig, check_training_data, fit_network
+from .train import MemberResult, TargetScaler, TrainConfig, check_training_data, fit_network
 
 __all__ = ["RGB", "RC", "CLASS_NAMES", "TARGET", "PAPER", "as_labels", "ClassTrainResult", "ClassPrediction",
            "train_classifier_member", "Classifier", "classification_metrics", "threshold_curve",
@@ -77,19 +77,12 @@ def as_labels(y) -> np.ndarray:
     raise ValueError(f"cannot read class labels of dtype {a.dtype}")
 
 
-@dataclass
-class ClassTrainResult:
-    """A trained classifier member: ``model`` holds the best epoch's weights (on CPU)."""
+@dataclass(kw_only=True)
+class ClassTrainResult(MemberResult):
+    """A trained classifier member (kept: the lowest validation loss)."""
 
-    model: DenseNet1D
-    history: dict[str, list]
-    best_epoch: int
-    epochs_run: int
-    stop_reason: str
-    seed: int
     best_val_loss: float = math.nan
     best_val_accuracy: float = math.nan
-    seconds: float = 0.0
 
 
 class ClassificationTask:
@@ -119,17 +112,10 @@ class ClassificationTask:
                 "val_completeness": metrics.completeness(self.y_val, pred, positive=RGB)}
 
 
-def train_classifier_member(
-    X_train: np.ndarray,
-    y_train,
-    X_val: np.ndarray,
-    y_val,
-    model_config: DenseNetConfig | None = None,
-    train_config: TrainConfig | None = None,
-    callback: Callable[[int, dict], bool | None] | None = None,
-    progress: bool = True,
-    desc: str = "classifier",
-) -> ClassTrainResult:
+def train_classifier_member(X_train: np.ndarray, y_train, X_val: np.ndarray, y_val,
+                            model_config: DenseNetConfig | None = None, train_config: TrainConfig | None = None,
+                            callback: Callable[[int, dict], bool | None] | None = None, progress: bool = True,
+                            desc: str = "classifier") -> ClassTrainResult:
     """Train one 2-class network; keep the epoch with the lowest validation cross-entropy.
 
     Args:
@@ -147,10 +133,8 @@ def train_classifier_member(
     Xt, Xv = check_training_data(X_train, yt, X_val, yv, mc)
     task = ClassificationTask(yv.numpy())
     r = fit_network(Xt, yt, Xv, yv, task, mc, tc, callback, progress, desc)
-    return ClassTrainResult(model=r.model, history=r.history, best_epoch=r.best_epoch,
-                            epochs_run=len(r.history["epoch"]), stop_reason=r.stop_reason, seed=tc.seed,
-                            best_val_loss=r.best.get("val_loss", math.inf),
-                            best_val_accuracy=r.best.get("val_accuracy", math.nan), seconds=r.seconds)
+    return ClassTrainResult(**r.member_fields(tc.seed), best_val_loss=r.best.get("val_loss", math.inf),
+                            best_val_accuracy=r.best.get("val_accuracy", math.nan))
 
 
 def _classifier_config(model_config: DenseNetConfig | None) -> DenseNetConfig:
@@ -240,43 +224,17 @@ class Classifier(Ensemble):
             raise ValueError(f"a Classifier's target is {TARGET!r}, not {target!r}")
         return TARGET
 
-    @classmethod
-    def _fit_model_config(cls, model_config):
-        return _classifier_config(model_config)
-
-    @classmethod
-    def _default_train_config(cls, target) -> TrainConfig:
-        return default_train_config()
-
-    @staticmethod
-    def _labels(y) -> np.ndarray:
-        return as_labels(y)
-
-    @staticmethod
-    def _train_member(Xt, yt, Xv, yv, mc, tc, callback, progress, desc):
-        return train_classifier_member(Xt, yt, Xv, yv, mc, tc, callback=callback, progress=progress, desc=desc)
-
-    @staticmethod
-    def _member_postfix(r) -> dict:
-        return {"loss": f"{r.best_val_loss:.3f}"}
-
-    @classmethod
-    def _fit_card(cls, target, mc, tc, results, preprocessing, data_name, Xt, yt, Xv, yv, split) -> dict:
-        return {
-            "kind": "rgbkit.Classifier",
-            "classes": list(CLASS_NAMES),
-            "training": {**{k: v for k, v in tc.to_dict().items() if k not in ("seed", "device", "target_transform",
-                                                                             "huber_delta")},
-                         "loss": "cross_entropy", "optimizer": "adam", "selection": "lowest validation loss"},
-            "preprocessing": preprocessing,
-            "data": {"name": data_name, "sha256": data_hash(Xt, yt), "n_train": int(len(Xt)),
-                     "n_val": int(len(Xv)), "n_train_rgb": int(np.sum(yt == RGB)),
-                     "n_val_rgb": int(np.sum(yv == RGB)), "val_sha256": data_hash(Xv, yv), "split": split},
-            "members": [{"seed": r.seed, "best_epoch": r.best_epoch, "epochs_run": r.epochs_run,
-                         "stop_reason": r.stop_reason, "val_loss": r.best_val_loss,
-                         "val_accuracy": r.best_val_accuracy, "train_seconds": round(r.seconds, 1)}
-                        for r in results],
-        }
+    _task = ClassificationTask
+    _labels = staticmethod(as_labels)
+    _train_member = staticmethod(train_classifier_member)
+    _member_postfix = staticmethod(lambda r: {"loss": f"{r.best_val_loss:.3f}"})
+    _fit_model_config = staticmethod(lambda mc: _classifier_config(mc))
+    _default_train_config = staticmethod(lambda target: default_train_config())
+    _card_drop = ("seed", "device", "target_transform", "huber_delta")
+    _card_tail: dict = {}
+    _data_counts = staticmethod(lambda yt, yv: {"n_train_rgb": int(np.sum(yt == RGB)), "n_val_rgb": int(np.sum(yv == RGB))})
+    _member_scores = staticmethod(lambda r: {"val_loss": r.best_val_loss, "val_accuracy": r.best_val_accuracy})
+    _card_head = staticmethod(lambda target, mc, results: {"kind": "rgbkit.Classifier", "classes": list(CLASS_NAMES)})
 
     @classmethod
     def _from_results(cls, results, target, card, tc):
@@ -286,15 +244,7 @@ class Classifier(Ensemble):
         """Averaged P(RGB) for preprocessed spectra ``(n, 64, 64)`` float32."""
         from tqdm.auto import tqdm
 
-        c = self.model_config
-        X = np.asarray(X)
-        if X.ndim == 2 and X.shape[1] == c.in_channels * c.length:
-            X = X.reshape(len(X), c.in_channels, c.length)
-        if X.ndim != 3 or X.shape[1:] != (c.in_channels, c.length):
-            raise ValueError(f"expected preprocessed spectra (n, {c.in_channels}, {c.length}), got {X.shape}")
-        Xt = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
-        for m in self.members:
-            m.to(self.device).eval()
+        Xt = self._inputs(X)
         out = []
         with torch.inference_mode():
             for i in tqdm(range(0, len(Xt), batch_size), disable=not progress, desc="classify"):

@@ -34,7 +34,7 @@ from .config import PRETRAINED_DIR
 from .errors import FileFormatError
 from .io.files import sha256_file
 from .models.densenet import DenseNet1D, DenseNetConfig, small_config
-from .train import (DEFAULT_EPOCHS, TargetScaler, TrainConfig, resolve_device, split_train_val, train_member,
+from .train import (DEFAULT_EPOCHS, RegressionTask, TargetScaler, TrainConfig, resolve_device, split_train_val, train_member,
                     train_members)
 
 __all__ = ["Ensemble", "Prediction", "predict_rows", "ModelFormatError", "MODEL_FORMAT_VERSION", "UNITS",
@@ -79,6 +79,10 @@ def data_hash(X: np.ndarray, y: np.ndarray | None = None) -> str:
     if y is not None:
         h.update(np.ascontiguousarray(y, dtype=np.float64).tobytes())
     return h.hexdigest()
+
+
+def _float_targets(y) -> np.ndarray:
+    return np.asarray(y, dtype=np.float64).ravel()
 
 
 def predict_rows(model, X: np.ndarray, ok: np.ndarray, batch_size: int | None = None, progress: bool = False):
@@ -191,60 +195,49 @@ class Ensemble:
         mc = cls._fit_model_config(model_config)
         tc = train_config if train_config is not None else cls._default_train_config(target)
         Xt, yt, Xv, yv, split = split_train_val(X, y, X_val, y_val, val_fraction, split_seed, cls._labels)
-        results = train_members(lambda c, cb, desc: cls._train_member(Xt, yt, Xv, yv, mc, c, cb, progress, desc),
+        results = train_members(lambda c, cb, desc: cls._train_member(Xt, yt, Xv, yv, mc, c, callback=cb,
+                                                                      progress=progress, desc=desc),
                                 n_members, tc, seed, callback, progress, desc=f"{target} ensemble",
                                 postfix=cls._member_postfix)
-        card = cls._fit_card(target, mc, tc, results, preprocessing, data_name, Xt, yt, Xv, yv, split)
+        card = {
+            **cls._card_head(target, mc, results),
+            "training": {**{k: v for k, v in tc.to_dict().items() if k not in cls._card_drop},
+                         "loss": cls._task.loss_name, "optimizer": "adam", "selection": cls._task.selection},
+            "preprocessing": preprocessing,
+            "data": {"name": data_name, "sha256": data_hash(Xt, yt), "n_train": int(len(Xt)), "n_val": int(len(Xv)),
+                     **cls._data_counts(yt, yv), "val_sha256": data_hash(Xv, yv), "split": split},
+            "members": [{"seed": r.seed, "best_epoch": r.best_epoch, "epochs_run": r.epochs_run,
+                         "stop_reason": r.stop_reason, **cls._member_scores(r), "train_seconds": round(r.seconds, 1)}
+                        for r in results],
+            **cls._card_tail,
+        }
         model = cls._from_results(results, target, card, tc)
         model.evaluate(Xv, yv, calibrate=calibrate)
         return model
 
     # What a subclass (the classifier) changes in fit: the task's pieces.
+    _task = RegressionTask
+    _labels = staticmethod(_float_targets)
+    _train_member = staticmethod(train_member)
+    _member_postfix = staticmethod(lambda r: {"M2": f"{r.best_val_m2:.2f}%"})
+    _fit_model_config = staticmethod(lambda mc: mc if mc is not None else small_config())
+    _default_train_config = staticmethod(lambda target: TrainConfig(epochs=DEFAULT_EPOCHS.get(target, 450)))
+    _card_drop = ("seed", "device")
+    _card_tail = {"spread_scale": 1.0}
+    _data_counts = staticmethod(lambda yt, yv: {})
+    _member_scores = staticmethod(lambda r: {"val_m1": r.best_val_m1, "val_m2": r.best_val_m2})
+
     @classmethod
     def _fit_target(cls, target):
         if target is None:
             raise TypeError("Ensemble.fit needs a target: 'age' or 'mass'")
         return target
 
-    @classmethod
-    def _fit_model_config(cls, model_config):
-        return model_config if model_config is not None else small_config()
-
-    @classmethod
-    def _default_train_config(cls, target) -> TrainConfig:
-        return TrainConfig(epochs=DEFAULT_EPOCHS.get(target, 450))
-
     @staticmethod
-    def _labels(y) -> np.ndarray:
-        return np.asarray(y, dtype=np.float64).ravel()
-
-    @staticmethod
-    def _train_member(Xt, yt, Xv, yv, mc, tc, callback, progress, desc):
-        return train_member(Xt, yt, Xv, yv, mc, tc, callback=callback, progress=progress, desc=desc)
-
-    @staticmethod
-    def _member_postfix(r) -> dict:
-        return {"M2": f"{r.best_val_m2:.2f}%"}
-
-    @classmethod
-    def _fit_card(cls, target, mc, tc, results, preprocessing, data_name, Xt, yt, Xv, yv, split) -> dict:
-        return {
-            "format_version": MODEL_FORMAT_VERSION,
-            "kind": "rgbkit.Ensemble",
-            "target": target,
-            "units": UNITS.get(target, ""),
-            "architecture": mc.to_dict(),
-            "target_scaler": results[0].scaler.to_dict(),
-            "training": {**{k: v for k, v in tc.to_dict().items() if k not in ("seed", "device")},
-                         "loss": "huber", "optimizer": "adam", "selection": "lowest validation M2"},
-            "preprocessing": preprocessing,
-            "data": {"name": data_name, "sha256": data_hash(Xt, yt), "n_train": int(len(Xt)),
-                     "n_val": int(len(Xv)), "val_sha256": data_hash(Xv, yv), "split": split},
-            "members": [{"seed": r.seed, "best_epoch": r.best_epoch, "epochs_run": r.epochs_run,
-                         "stop_reason": r.stop_reason, "val_m1": r.best_val_m1, "val_m2": r.best_val_m2,
-                         "train_seconds": round(r.seconds, 1)} for r in results],
-            "spread_scale": 1.0,
-        }
+    def _card_head(target, mc, results) -> dict:
+        return {"format_version": MODEL_FORMAT_VERSION, "kind": "rgbkit.Ensemble", "target": target,
+                "units": UNITS.get(target, ""), "architecture": mc.to_dict(),
+                "target_scaler": results[0].scaler.to_dict()}
 
     @classmethod
     def _from_results(cls, results, target, card, tc):
@@ -300,6 +293,18 @@ class Ensemble:
                         in_dims=(0, 0, None))(params, buffers, xb)
         return torch.stack([m(xb) for m in self.members])
 
+    def _inputs(self, X) -> torch.Tensor:
+        """Checked network inputs (n, channels, length) as a tensor; members moved to the device in eval mode."""
+        c = self.model_config
+        X = np.asarray(X)
+        if X.ndim == 2 and X.shape[1] == c.in_channels * c.length:
+            X = X.reshape(len(X), c.in_channels, c.length)
+        if X.ndim != 3 or X.shape[1:] != (c.in_channels, c.length):
+            raise ValueError(f"expected preprocessed spectra (n, {c.in_channels}, {c.length}), got {X.shape}")
+        for m in self.members:
+            m.to(self.device).eval()
+        return torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
+
     def predict(self, X: np.ndarray, batch_size: int = 1024, method: str = "loop",
                 progress: bool = False) -> Prediction:
         """Mean and spread over members for preprocessed spectra ``(n, 64, 64)`` float32.
@@ -309,17 +314,9 @@ class Ensemble:
         """
         from tqdm.auto import tqdm
 
-        c = self.model_config
-        X = np.asarray(X)
-        if X.ndim == 2 and X.shape[1] == c.in_channels * c.length:
-            X = X.reshape(len(X), c.in_channels, c.length)
-        if X.ndim != 3 or X.shape[1:] != (c.in_channels, c.length):
-            raise ValueError(f"expected preprocessed spectra (n, {c.in_channels}, {c.length}), got {X.shape}")
         if method not in ("loop", "vmap"):
             raise ValueError(f"method must be 'loop' or 'vmap', got {method!r}")
-        Xt = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
-        for m in self.members:
-            m.to(self.device).eval()
+        Xt = self._inputs(X)
         out = []
         with torch.inference_mode():
             for i in tqdm(range(0, len(Xt), batch_size), disable=not progress, desc="predict"):

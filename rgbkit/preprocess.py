@@ -304,27 +304,21 @@ def flag_names(bits: int) -> list[str]:
     return [f.name for f in Flag if bits & f]
 
 
+_REASONS = {  # flag -> its reason in words (formatted with n_zero, std and the settings)
+    Flag.EMPTY: "empty spectrum, or flux and wavelength lengths differ",
+    Flag.TOO_SHORT: "fewer than 2 pixels: nothing to interpolate",
+    Flag.BAD_WAVELENGTH: "wavelength is not finite and strictly increasing",
+    Flag.NO_OVERLAP: "no overlap with {wave_min:g}-{wave_max:g} A",
+    Flag.NO_REDSHIFT: "rest frame requested but the redshift is missing",
+    Flag.NONFINITE: "NaN/inf flux values treated as missing (0)",
+    Flag.ZERO_PIXELS: "{n_zero} zero-flux pixels after resampling (limit: fewer than {max_zero_pixels})",
+    Flag.CONSTANT: "constant flux: cannot min-max normalise",
+    Flag.LOW_STD: "std of normalised flux {std:.4g} < {min_std:g}",
+}
+
+
 def _reason(bits: int, n_zero: int, std: float, cfg: dict) -> str:
-    msgs = []
-    if bits & Flag.EMPTY:
-        msgs.append("empty spectrum, or flux and wavelength lengths differ")
-    if bits & Flag.TOO_SHORT:
-        msgs.append("fewer than 2 pixels: nothing to interpolate")
-    if bits & Flag.BAD_WAVELENGTH:
-        msgs.append("wavelength is not finite and strictly increasing")
-    if bits & Flag.NO_OVERLAP:
-        msgs.append(f"no overlap with {cfg['wave_min']:g}-{cfg['wave_max']:g} A")
-    if bits & Flag.NO_REDSHIFT:
-        msgs.append("rest frame requested but the redshift is missing")
-    if bits & Flag.NONFINITE:
-        msgs.append("NaN/inf flux values treated as missing (0)")
-    if bits & Flag.ZERO_PIXELS:
-        msgs.append(f"{n_zero} zero-flux pixels after resampling (limit: fewer than {cfg['max_zero_pixels']})")
-    if bits & Flag.CONSTANT:
-        msgs.append("constant flux: cannot min-max normalise")
-    if bits & Flag.LOW_STD:
-        msgs.append(f"std of normalised flux {std:.4g} < {cfg['min_std']:g}")
-    return "; ".join(msgs)
+    return "; ".join(text.format(n_zero=n_zero, std=std, **cfg) for flag, text in _REASONS.items() if bits & flag)
 
 
 class Preprocessor:

@@ -34,7 +34,7 @@ from . import metrics
 from .models.densenet import DenseNet1D, DenseNetConfig
 
 __all__ = ["TargetScaler", "TrainConfig", "TrainResult", "train_member", "resolve_device", "predict_member",
-           "RegressionTask", "FitOutcome", "fit_network", "train_members", "split_train_val"]
+           "RegressionTask", "FitOutcome", "MemberResult", "fit_network", "train_members", "split_train_val"]
 
 DEFAULT_EPOCHS = {"age": 450, "mass": 350}
 
@@ -106,22 +106,28 @@ class TrainConfig:
         return asdict(self)
 
 
-@dataclass
-class TrainResult:
-    """A trained member: the network holds the best epoch's weights (on CPU)."""
+@dataclass(kw_only=True)
+class MemberResult:
+    """A trained member: ``model`` holds the kept epoch's weights (on CPU)."""
 
     model: DenseNet1D
-    scaler: TargetScaler
     history: dict[str, list]
     best_epoch: int
-    """1-based epoch whose weights were kept (lowest validation M2)."""
+    """1-based epoch whose weights were kept."""
     epochs_run: int
     stop_reason: str
     """"max_epochs", "early_stopping" or "callback"."""
     seed: int
+    seconds: float = 0.0
+
+
+@dataclass(kw_only=True)
+class TrainResult(MemberResult):
+    """A trained regression member (kept: the lowest validation M2) and its target scaler."""
+
+    scaler: TargetScaler
     best_val_m1: float = math.nan
     best_val_m2: float = math.nan
-    seconds: float = 0.0
     extra: dict = field(default_factory=dict)
 
 
@@ -193,6 +199,12 @@ class FitOutcome:
     """The history row of the kept epoch ({} when no epoch scored)."""
     stop_reason: str
     seconds: float
+
+    def member_fields(self, seed: int) -> dict:
+        """The :class:`MemberResult` fields of this outcome."""
+        return dict(model=self.model, history=self.history, best_epoch=self.best_epoch,
+                    epochs_run=len(self.history["epoch"]), stop_reason=self.stop_reason, seed=seed,
+                    seconds=self.seconds)
 
 
 def fit_network(Xt: torch.Tensor, tt: torch.Tensor, Xv: torch.Tensor, tv: torch.Tensor, task,
@@ -320,10 +332,8 @@ def train_member(
     Xt, Xv = check_training_data(X_train, y_train, X_val, y_val, mc)
     task = RegressionTask(y_train, y_val, tc)
     r = fit_network(Xt, task.targets(y_train), Xv, task.targets(y_val), task, mc, tc, callback, progress, desc)
-    return TrainResult(model=r.model, scaler=task.scaler, history=r.history, best_epoch=r.best_epoch,
-                       epochs_run=len(r.history["epoch"]), stop_reason=r.stop_reason, seed=tc.seed,
-                       best_val_m1=r.best.get("val_m1", math.nan), best_val_m2=r.best.get("val_m2", math.inf),
-                       seconds=r.seconds)
+    return TrainResult(**r.member_fields(tc.seed), scaler=task.scaler, best_val_m1=r.best.get("val_m1", math.nan),
+                       best_val_m2=r.best.get("val_m2", math.inf))
 
 
 def train_members(train_one: Callable, n_members: int, tc: "TrainConfig", seed: int, callback=None,
