@@ -1,5 +1,9 @@
 """Ensembles of DenseNet-BC regressors: train, save, load, predict mean and spread.
 
+Why ~460 lines in one module: the folder format (save) and its checks (load)
+must be read together, and fit/predict are the class's two other halves;
+training itself lives in :mod:`rgbkit.train`.
+
 Model averaging as in the paper (Section 4.2): N members trained on the same
 split with different seeds; the prediction is the members' mean and the
 uncertainty their standard deviation (optionally scaled by a factor fitted

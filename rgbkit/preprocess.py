@@ -1,5 +1,9 @@
 """The paper's preprocessing (Li, Bu et al. 2022, Section 3.2), as vectorised steps.
 
+Why ~590 lines in one module: the steps, their flags and the Preprocessor that
+chains them in one pass (fused for speed) share the flag table and the grid;
+splitting them would scatter one pipeline over several files.
+
 Each step works on many spectra at once (2D float32 arrays, one spectrum a row):
 
 1. :func:`to_rest_frame` - optional, off by default (the paper does not shift).

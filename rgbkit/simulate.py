@@ -1,5 +1,9 @@
 """LAMOST-like spectra of red giants with known masses and ages (SIMULATED data).
 
+Why ~580 lines in one module: labels, spectral features and instrument effects
+are one argued recipe whose constants refer to each other (the docstring below
+is its specification); the emulator itself is :mod:`rgbkit.emulator`.
+
 Everything here is a physically argued simulation, not observed data. It
 exists so that rgbkit runs out of the box (training, classifier, clusters,
 dashboard, notebooks) without labelled LAMOST spectra, which cannot be
