@@ -44,6 +44,7 @@ import numpy as np
 import pandas as pd
 
 from . import simulate as sim
+from .config import cache_dir  # noqa: F401  (rgbkit.datasets.cache_dir, as before)
 
 LABEL_COLUMNS = ["obsid", "designation", "teff", "logg", "feh", "alpha_fe", "c_n", "mass", "mass_err",
                  "age", "age_err", "evstate", "snr", "mass_true", "age_true"]
@@ -59,11 +60,6 @@ CLUSTERS = {  # name: (stand-in for, age Gyr, [Fe/H], RV km/s, ra, dec, n_rgb, n
     "Berkeley32-like": ("Berkeley 32", 6.0, -0.3, 106.0, 104.53, 6.43, 15, 8, 15),
     "NGC2420-like": ("NGC 2420", 3.3, -0.2, 74.0, 114.60, 21.57, 22, 8, 15),
 }
-
-
-def cache_dir() -> Path:
-    """``$RGBKIT_CACHE`` or ``~/.cache/rgbkit``."""
-    return Path(os.environ.get("RGBKIT_CACHE") or Path.home() / ".cache" / "rgbkit")
 
 
 @dataclass
@@ -379,7 +375,9 @@ def demo_arrays(splits=("train", "validation", "test"), progress: bool = False) 
 
     Returns ``{split: (X, labels)}`` with ``X`` float32 ``(n, 64, 64)`` and
     ``labels`` the matching rows; spectra the preprocessing drops (e.g. the
-    6300-6850 A gap) are left out. Also ``"preprocessing"``: the config used.
+    6300-6850 A gap) are left out. Also ``"preprocessing"``: the config used,
+    ``"dropped"`` (spectra of these splits the preprocessing refused) and
+    ``"n_total"`` (spectra of these splits).
     """
     from .preprocess import Preprocessor
 
@@ -392,4 +390,18 @@ def demo_arrays(splits=("train", "validation", "test"), progress: bool = False) 
     for s in splits:
         keep = (split == s) & res.ok
         out[s] = (res.X[keep], d.labels.iloc[want[keep]].reset_index(drop=True))
+    out["dropped"], out["n_total"] = int((~res.ok).sum()), int(len(want))
     return out
+
+
+def demo_training_arrays(progress: bool = True) -> dict:
+    """:func:`demo_arrays` of the train and validation splits, in the older dict form.
+
+    Returns a dict: ``X_train``, ``X_val`` (float32 (n, 64, 64)), ``labels_train``,
+    ``labels_val`` (DataFrames, rows matching X), ``preprocessing`` (the
+    Preprocessor config), ``dropped`` (spectra refused by preprocessing), ``n_total``.
+    """
+    a = demo_arrays(("train", "validation"), progress=progress)
+    (Xt, lt), (Xv, lv) = a["train"], a["validation"]
+    return {"X_train": Xt, "X_val": Xv, "labels_train": lt, "labels_val": lv,
+            "preprocessing": a["preprocessing"], "dropped": a["dropped"], "n_total": a["n_total"]}
