@@ -107,7 +107,7 @@ def label_checks(teff, logg, feh, chi2, chi2_max: float, box=None, tol: float = 
     the shipped emulator's. A label within ``tol`` x the box width of a side is at the edge.
     """
     if box is None:
-        from .simulate import load_emulator
+        from .emulator import load_emulator
 
         em = load_emulator()
         box = (em.label_min, em.label_max)
