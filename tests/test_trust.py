@@ -180,3 +180,16 @@ def test_cluster_prior_downweights_stars_unlikely_to_be_members():
     true_age = float(np.exp(rel.inverse(np.log(4.0))))
     assert abs(np.log(weighted["age"] / true_age)) < abs(np.log(base["age"] / true_age))
     assert weighted["p_member"][15:].max() < 0.1
+
+
+def test_dashboard_card_table_shows_the_test_split_numbers():
+    from rgbkit_app.tables import card_table
+
+    from rgbkit.ensemble import load_pretrained
+
+    card = load_pretrained("age", device="cpu").card
+    rows = dict(card_table(card).values.tolist())
+    t = card["metrics"]["test"]
+    assert rows["test M2 (chose nothing)"] == f"{t['m2']:.1f}%"
+    assert rows["de-biased test M2"] == f"{t['debiased_m2']:.1f}%"
+    assert "test M2 (chose nothing)" not in dict(card_table({"metrics": {"val": {}}}).values.tolist())
