@@ -284,8 +284,8 @@ def check_bintable(hdu: HDUInfo, need: tuple[str, ...]) -> None:
     """A binary table whose column widths add up to its row width, fixed-size numeric ``need`` columns."""
     c, i = hdu.cards, hdu.index
     if hdu.kind != "BINTABLE":
-        raise BoundedReadError(f"the {hdu.name} extension is {'an ' + hdu.kind if hdu.kind else 'not'} "
-                               "a binary table (expected a BINTABLE)")
+        raise BoundedReadError(f"the {hdu.name} extension is of type {hdu.kind or 'unknown'}, "
+                               "not a binary table (BINTABLE)")
     if c.get("NAXIS") != 2:
         raise BoundedReadError(f"the {hdu.name} table has NAXIS {c.get('NAXIS')!r}, expected 2")
     nfields = _int_card(c, "TFIELDS", i, 0, 999)
