@@ -207,6 +207,12 @@ def _value(text: str):
             return None
 
 
+# Only the cards that decide structure (and the MRS check) are parsed here; the readers parse the rest.
+_KEYS = {"SIMPLE", "BITPIX", "NAXIS", "PCOUNT", "GCOUNT", "GROUPS", "XTENSION", "EXTNAME", "TFIELDS",
+         "DATA_V", "OBSMODE", "RESOLUTION"}
+_KEY_PREFIXES = ("NAXIS", "TFORM", "TTYPE")
+
+
 def _header(buf: bytes, start: int, index: int) -> tuple[dict, int]:
     cards, pos = {}, start
     for _ in range(MAX_HEADER_BLOCKS):
@@ -223,7 +229,7 @@ def _header(buf: bytes, start: int, index: int) -> tuple[dict, int]:
             key = card[:8].rstrip()
             if key == "END":
                 return cards, pos
-            if card[8:10] == "= " and key not in cards:
+            if card[8:10] == "= " and key not in cards and (key in _KEYS or key.startswith(_KEY_PREFIXES)):
                 cards[key] = _value(card[10:])
     raise BoundedReadError(f"header of HDU {index} is longer than {MAX_HEADER_BLOCKS} blocks "
                            f"({MAX_HEADER_BLOCKS * 36} cards) or has no END card")
