@@ -37,6 +37,7 @@ class Case:
     suffix: str = ".fits"
     bomb: bool = False  # declares or inflates to GBs: the memory bound is checked on these
     regular: bool = True  # a plain file (False: link, pipe, device, folder, missing)
+    name: str | None = None  # a path relative to the corpus folder instead of the numbered one
 
 
 class Sources:
@@ -339,8 +340,10 @@ CASES: list[Case] = [
     Case("named pipe (FIFO)", "named pipe", _fifo, regular=False),
     Case("character device", "is a device", _symlink("/dev/zero"), regular=False),
     Case("unix socket", "is a socket", _socket, regular=False),
-    Case("a file used as a folder", "is a file, not a folder",
-         lambda s, p: _under_file(s, p), regular=False),
+    Case("a file used as a folder", "is a file, not a folder", _under_file, regular=False,
+         name="plainfile/x.fits"),
+    Case("file name too long", "file name too long", lambda s, p: None, regular=False,
+         name="x" * 300 + ".fits"),
     # ---- not FITS at all
     Case("text file", "not a FITS file", _w(b"this is not a FITS file\n" * 10)),
     Case("HTML error page", "not a FITS file", _w(b"<html><body>404 not found</body></html>")),
@@ -469,9 +472,7 @@ def build(folder: Path, shared_data: Path, bombs: bool = True) -> list[tuple[Cas
     for i, case in enumerate(CASES):
         if case.bomb and not bombs:
             continue
-        path = folder / f"{i:03d}_{_slug(case.kind)}{case.suffix}"
-        if case.kind == "a file used as a folder":
-            path = folder / "plainfile" / "x.fits"
+        path = folder / (case.name or f"{i:03d}_{_slug(case.kind)}{case.suffix}")
         case.make(src, path)
         out.append((case, path))
     return out

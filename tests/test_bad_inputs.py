@@ -146,6 +146,13 @@ def test_read_many_returns_the_good_and_lists_the_bad(corpus):
     assert len(spectra) >= 10 and len(refused) >= 50 and all(r for _, r in refused)
 
 
+def test_odd_names_and_arguments_are_refusals(tmp_path):
+    with pytest.raises(LamostFormatError, match="NUL byte"):
+        read_lamost("spec\0.fits")
+    spectra, refused = read_many(["spec\0.fits", tmp_path / "missing.fits"], progress=False)
+    assert spectra == [] and [r for _, r in refused] == ["invalid file name (holds a NUL byte)", "no such file"]
+
+
 @pytest.mark.timeout(10)
 def test_fifo_never_blocks(tmp_path):
     fifo = tmp_path / "pipe.fits"

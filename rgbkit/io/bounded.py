@@ -86,6 +86,8 @@ def read_file(path, limit: int = MAX_FILE_BYTES) -> bytes:
         st = os.stat(path)
     except OSError as exc:
         raise BoundedReadError(_stat_reason(path, exc)) from None
+    except ValueError:  # a NUL byte in the name
+        raise BoundedReadError("invalid file name (holds a NUL byte)") from None
     reason = _kind_reason(st.st_mode)
     if reason:
         raise BoundedReadError(reason)

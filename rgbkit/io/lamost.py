@@ -255,8 +255,13 @@ def read_lamost(path, fast: bool = True) -> Spectrum:
     same reasons. ``fast=False`` always uses astropy.
     """
     path = Path(path)
-    buf, hdus = _load(path)
-    return _read_buffer(path, buf, hdus, fast)
+    try:
+        buf, hdus = _load(path)
+        return _read_buffer(path, buf, hdus, fast)
+    except LamostFormatError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a bulk run must get a reason, never a traceback
+        raise LamostFormatError(path, f"cannot read ({type(exc).__name__}: {exc})") from None
 
 
 def read_lamost_bytes(data: bytes, name: str = "upload", fast: bool = True) -> Spectrum:
@@ -265,8 +270,13 @@ def read_lamost_bytes(data: bytes, name: str = "upload", fast: bool = True) -> S
     ``name`` stands in for the path in errors and in ``meta.path``; no temporary file is written.
     """
     path = Path(name)
-    buf, hdus = _load(path, bytes(data or b""))
-    return _read_buffer(path, buf, hdus, fast)
+    try:
+        buf, hdus = _load(path, bytes(data or b""))
+        return _read_buffer(path, buf, hdus, fast)
+    except LamostFormatError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise LamostFormatError(path, f"cannot read ({type(exc).__name__}: {exc})") from None
 
 
 def _read_buffer(path: Path, buf: bytes, hdus, fast: bool) -> Spectrum:
@@ -325,6 +335,8 @@ def _read_or_reason(path):
         return read_lamost(path), None
     except LamostFormatError as exc:
         return None, exc.reason
+    except Exception as exc:  # noqa: BLE001 - one file never costs the run
+        return None, f"cannot read ({type(exc).__name__}: {exc})"
 
 
 def read_many(paths_or_glob, workers: int = 1, progress: bool = True):
