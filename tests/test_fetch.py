@@ -162,7 +162,7 @@ def test_template_needs_obsid(tmp_path):
 
 
 # ------------------------------------------------------------------ a misbehaving archive
-class Misbehaving:
+class Misbehaving(Server):
     """GET /<route>/<obsid>: each route misbehaves its own way (see ``routes``)."""
 
     def __init__(self, good: bytes, other: dict[str, bytes] | None = None):
@@ -246,14 +246,6 @@ class Misbehaving:
             body = self.other[name[2:]]
             return lambda h: self._send(h, body, len(body))
         raise AttributeError(name)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 @pytest.fixture(scope="module")
