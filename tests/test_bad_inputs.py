@@ -181,3 +181,41 @@ def test_permission_denied_says_so(shared_data):
         for p in folder.iterdir():
             p.unlink()
         folder.rmdir()
+
+
+def test_pool_workers_die_with_a_killed_parent(tmp_path):
+    """SIGKILL the parent of a worker pool: its workers exit within a few seconds instead of waiting forever."""
+    import signal
+
+    code = ("import os, sys, time\n"
+            "from rgbkit.io.workers import process_pool\n"
+            "pool = process_pool(2)\n"
+            "pids = set()\n"
+            "while len(pids) < 2:\n"
+            "    pids |= set(pool.map(os.getpid, []) or []) | {pool.submit(os.getpid).result()}\n"
+            "    time.sleep(0.05)\n"
+            "print(*pids, flush=True)\n"
+            "time.sleep(600)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    try:
+        pids = [int(p) for p in proc.stdout.readline().split()]
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert len(pids) == 2
+
+    def alive(pid):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        try:  # a zombie waiting for init to reap it counts as gone
+            return Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()[0] != "Z"
+        except OSError:
+            return False
+
+    deadline = time.monotonic() + 10
+    while any(alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(alive(p) for p in pids)

@@ -19,7 +19,6 @@ import io
 import os
 import re
 import warnings
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Iterable
@@ -29,6 +28,7 @@ from astropy.io import fits
 
 from ..spectra import BANDS, Spectrum, SpectrumMeta
 from . import bounded, fastfits
+from .workers import process_pool
 
 FITS_MAGIC = bounded.FITS_MAGIC
 # Header cards kept on the spectrum beyond the parsed fields: parsing every
@@ -350,7 +350,7 @@ def read_many(paths_or_glob, workers: int = 1, progress: bool = True):
     paths = expand_paths(paths_or_glob)
     spectra, refused = [], []
     if workers > 1 and len(paths) > 1:
-        with ProcessPoolExecutor(workers) as pool:
+        with process_pool(workers) as pool:
             results = pool.map(_read_or_reason, paths, chunksize=max(1, len(paths) // (8 * workers)))
             results = list(tqdm(results, total=len(paths), desc="reading", disable=not progress))
     else:
