@@ -325,6 +325,7 @@ CASES: list[Case] = [
     Case("long-string CONTINUE card", None, _w(_continue_card)),
     Case("RA card holds text", None, _set("RA", "'not a number'")),
     Case("OBSID card holds text", None, _set("OBSID", "'abc'")),
+    Case("OBSID beyond 64 bits", None, _set("OBSID", "123456789012345678901234567890")),
     Case("short garbage after the last block", None, _w(lambda s: s.dr5_bytes + b"garbage")),
     Case("gzip padded with zeros", None, _w(lambda s: gz(s.dr5_bytes) + b"\x00" * 100), ".fits.gz"),
     Case("gzip split into two members", None,

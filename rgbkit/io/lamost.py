@@ -99,7 +99,7 @@ def _meta(header, layout: str, path: Path) -> SpectrumMeta:
             v = header[key]
             keep[key] = v if isinstance(v, (int, float, str, bool)) else str(v)
     return SpectrumMeta(
-        obsid=int(obsid) if isinstance(obsid, (int, np.integer)) else None,
+        obsid=int(obsid) if isinstance(obsid, (int, np.integer)) and 0 <= obsid < 2**63 else None,
         designation=_str(header, "DESIG"),
         ra=_float(header, "RA"),
         dec=_float(header, "DEC"),

@@ -29,6 +29,10 @@ def die_with_parent(initializer=None, *args) -> None:
         initializer(*args)
 
 
-def process_pool(workers: int, initializer=None, initargs=()) -> ProcessPoolExecutor:
-    """A ``ProcessPoolExecutor`` of ``workers`` processes that exit when this process dies."""
-    return ProcessPoolExecutor(workers, initializer=die_with_parent, initargs=(initializer, *initargs))
+def process_pool(workers: int, initializer=None, initargs=(), mp_context=None) -> ProcessPoolExecutor:
+    """A ``ProcessPoolExecutor`` of ``workers`` processes that exit when this process dies.
+
+    ``initializer`` must be importable by name when ``mp_context`` is "spawn".
+    """
+    return ProcessPoolExecutor(workers, mp_context=mp_context, initializer=die_with_parent,
+                               initargs=(initializer, *initargs))
