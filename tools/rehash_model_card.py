@@ -13,18 +13,19 @@ import json
 import sys
 from pathlib import Path
 
-from rgbkit.ensemble import CARD, CARD_HASH, HISTORY, Ensemble, _sha256, card_digest
+from rgbkit.ensemble import CARD, CARD_HASH, HISTORY, Ensemble, card_digest
+from rgbkit.io.files import sha256_file
 
 
 def rehash(folder: Path) -> None:
     card = json.loads((folder / CARD).read_text())
     for m in card["members"]:
-        if _sha256(folder / m["file"]) != m["sha256"]:
+        if sha256_file(folder / m["file"]) != m["sha256"]:
             raise SystemExit(f"{folder}: {m['file']} does not match its sha256 in the card; not rehashing")
     card.pop(CARD_HASH, None)
     card.pop("history_sha256", None)
     if (folder / HISTORY).is_file():
-        card["history_sha256"] = _sha256(folder / HISTORY)
+        card["history_sha256"] = sha256_file(folder / HISTORY)
     card[CARD_HASH] = card_digest(card)
     (folder / CARD).write_text(json.dumps(card, indent=2, allow_nan=True))
     Ensemble.load(folder, device="cpu")  # proves it loads

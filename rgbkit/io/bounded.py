@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from math import prod
 from pathlib import Path
 
+from .files import FITS_MAGIC
+
 MAX_FILE_BYTES = 4 << 20
 """Largest file (compressed or not) and largest inflated content read: 4 MiB."""
 MAX_HEADER_BLOCKS = 64
@@ -28,7 +30,6 @@ MAX_HEADER_BLOCKS = 64
 MAX_HDUS = 16
 """Most HDUs walked in one file (real LAMOST low-resolution files: 1-2)."""
 
-FITS_MAGIC = b"SIMPLE  ="
 GZIP_MAGIC = b"\x1f\x8b"
 BLOCK = 2880
 _CHUNK = 1 << 16

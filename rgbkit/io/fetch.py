@@ -24,7 +24,6 @@ short or truncated bodies, time-outs) are retried with exponential backoff; a
 """
 from __future__ import annotations
 
-import hashlib
 import http.client
 import os
 import re
@@ -37,23 +36,25 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..config import fetch_token, fetch_url, spectra_cache_dir
+from ..errors import RgbkitError
 from . import bounded
+from .files import FITS_MAGIC, sha256_file
 
-__all__ = ["FetchError", "FetchResult", "fetch", "fetch_one", "cache_dir", "cached_path", "check_obsid",
-           "clean_stale_parts", "LAMOST_URL_TEMPLATE"]
+__all__ = ["read_obsids", "FetchError", "FetchResult", "fetch", "fetch_one", "cache_dir", "cached_path",
+           "check_obsid", "clean_stale_parts", "LAMOST_URL_TEMPLATE"]
 
 LAMOST_URL_TEMPLATE = "https://www.lamost.org/dr9/v2.0/spectrum/fits/{obsid}"
 """The template used when neither ``url_template`` nor ``RGBKIT_FETCH_URL`` is set."""
 RETRY_STATUS = {408, 425, 429, 500, 502, 503, 504}
 GZIP_MAGIC = b"\x1f\x8b"
-FITS_MAGIC = b"SIMPLE  ="
 OBSID_PATTERN = re.compile(r"[0-9]{1,20}")
 """LAMOST obsids are integers; nothing else may reach a file name or a URL."""
 MAX_REDIRECTS = 3
 STALE_PART_SECONDS = 24 * 3600
 
 
-class FetchError(RuntimeError):
+class FetchError(RgbkitError, RuntimeError):
     """A spectrum that could not be downloaded; names the obsid, URL and reason."""
 
     def __init__(self, obsid, url: str, reason: str, retryable: bool = False):
@@ -73,10 +74,7 @@ class FetchResult:
 
 def cache_dir(folder=None) -> Path:
     """``folder``, else ``$RGBKIT_CACHE/spectra``, else ``~/.cache/rgbkit/spectra``."""
-    if folder is not None:
-        return Path(folder)
-    root = os.environ.get("RGBKIT_CACHE") or Path.home() / ".cache" / "rgbkit"
-    return Path(root) / "spectra"
+    return Path(folder) if folder is not None else spectra_cache_dir()
 
 
 def check_obsid(obsid) -> str:
@@ -146,14 +144,6 @@ def clean_stale_parts(folder) -> list[Path]:
         except (ValueError, IndexError, OSError):
             continue
     return removed
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _download(url: str, obsid, part: Path, timeout: float, deadline: float, max_bytes: int) -> int:
@@ -239,15 +229,15 @@ def fetch_one(obsid, url_template: str | None = None, cache=None, *, sha256: str
     """
     if retries < 0 or timeout <= 0 or deadline <= 0 or max_bytes <= 0:
         raise ValueError("retries must be >= 0 and timeout, deadline and max_bytes > 0")
-    template = url_template or os.environ.get("RGBKIT_FETCH_URL") or LAMOST_URL_TEMPLATE
-    token = token if token is not None else os.environ.get("RGBKIT_FETCH_TOKEN")
+    template = url_template or fetch_url() or LAMOST_URL_TEMPLATE
+    token = token if token is not None else fetch_token()
     obsid = check_obsid(obsid)
     url = _url(template, obsid, token)
     folder = cache_dir(cache)
     if _clean and folder.is_dir():
         clean_stale_parts(folder)
     hit = None if overwrite else cached_path(obsid, folder)
-    if hit is not None and (sha256 is None or _sha256(hit) == sha256.lower()) and _good_cached(hit):
+    if hit is not None and (sha256 is None or sha256_file(hit) == sha256.lower()) and _good_cached(hit):
         return FetchResult(obsid, hit, "cached", 0, hit.stat().st_size)
     folder.mkdir(parents=True, exist_ok=True)
     part = folder / f"{obsid}.{os.getpid()}.{threading.get_ident()}.part"
@@ -267,7 +257,7 @@ def fetch_one(obsid, url_template: str | None = None, cache=None, *, sha256: str
             if not (head.startswith(GZIP_MAGIC) or head.startswith(FITS_MAGIC)):
                 raise FetchError(obsid, url, f"not a FITS or gzip file (starts {head[:9]!r}: an error page?)")
             if sha256 is not None:
-                got = _sha256(part)
+                got = sha256_file(part)
                 if got != sha256.lower():
                     raise FetchError(obsid, url, f"sha256 {got[:12]}... differs from the expected {sha256[:12]}...", True)
             _check_spectrum(part, obsid, url)
@@ -319,3 +309,9 @@ def fetch(obsids, url_template: str | None = None, cache=None, *, sha256: dict |
         results = list(tqdm(pool.map(one, obsids), total=len(obsids), desc="fetch", unit="file",
                             disable=not progress))
     return results
+
+
+def read_obsids(path) -> list[str]:
+    """Obsids from a text file: the first comma-separated field of each line; blank and ``#`` lines skipped."""
+    return [line.split(",")[0].strip() for line in Path(path).read_text().splitlines()
+            if line.strip() and not line.startswith("#")]

@@ -8,7 +8,7 @@ One small function per published layout, one entry point that picks:
 * ``dr8-table`` (DR8 and later): empty primary HDU with the header and a
   binary table ``COADD`` of one row with array columns.
 
-Gzipped files of each are read transparently (astropy detects gzip).
+Gzipped files of each are read transparently (inflated with a cap, see bounded.py).
 Every refusal is a :class:`LamostFormatError` that names the file.
 """
 from __future__ import annotations
@@ -26,11 +26,12 @@ from typing import Iterable
 import numpy as np
 from astropy.io import fits
 
+from ..errors import FileFormatError
 from ..spectra import BANDS, Spectrum, SpectrumMeta
 from . import bounded, fastfits
+from .files import FITS_MAGIC, atomic_write  # noqa: F401 - FITS_MAGIC re-exported
 from .workers import process_pool
 
-FITS_MAGIC = bounded.FITS_MAGIC
 # Header cards kept on the spectrum beyond the parsed fields: parsing every
 # card of a LAMOST header costs half the read time, so keep what people look at.
 HEADER_KEEP = (
@@ -41,13 +42,8 @@ HEADER_KEEP = (
 )
 
 
-class LamostFormatError(ValueError):
+class LamostFormatError(FileFormatError):
     """A file that is not a readable LAMOST low-resolution spectrum."""
-
-    def __init__(self, path, reason: str):
-        self.path = str(path)
-        self.reason = reason
-        super().__init__(f"{self.path}: {reason}")
 
 
 # --------------------------------------------------------------------- helpers
@@ -415,14 +411,14 @@ def write_lamost(spectrum: Spectrum, path, layout: str = "dr7", overwrite: bool 
     else:
         raise ValueError(f"layout must be 'dr7' or 'dr9', not {layout!r}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    if path.name.endswith(".gz"):
-        with gzip.open(tmp, "wb", compresslevel=5) as fh:
-            hdul.writeto(fh)
-    else:
-        hdul.writeto(tmp, overwrite=True)
     if path.exists() and not overwrite:
-        tmp.unlink()
         raise FileExistsError(path)
-    os.replace(tmp, path)  # atomic: a killed run never leaves half a file
-    return path
+
+    def write(tmp):
+        if path.name.endswith(".gz"):
+            with gzip.open(tmp, "wb", compresslevel=5) as fh:
+                hdul.writeto(fh)
+        else:
+            hdul.writeto(tmp, overwrite=True)
+
+    return atomic_write(path, write)  # a killed run never leaves half a file
