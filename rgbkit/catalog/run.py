@@ -223,6 +223,11 @@ def build_catalog(inputs, out, *, age="default", mass="default", classifier="def
               for k, v in (("age", age), ("mass", mass), ("classifier", classifier))}
     missing = [k for k, v in (("age", age), ("mass", mass), ("classifier", classifier))
                if v == "default" and models[k] is None]
+    from .models import resolve
+
+    for v in models.values():
+        if isinstance(v, ModelRef):
+            resolve(v)  # a wrong folder fails here, naming it, not in every worker
     if missing:
         import warnings
 

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .args import CliError, output_folder, positive_float, positive_int
+
 
 def add_parser(sub) -> None:
     from ..train import DEFAULT_EPOCHS
@@ -15,18 +17,18 @@ def add_parser(sub) -> None:
                                    "--arch paper) and write a model folder.")
     p.add_argument("--target", choices=["age", "mass"], required=True)
     p.add_argument("--data", default="demo", help="'demo' (the bundled simulated set) [default: demo]")
-    p.add_argument("--members", type=int, default=5, help="ensemble size (paper: 10) [5]")
-    p.add_argument("--epochs", type=int, default=None,
+    p.add_argument("--members", type=positive_int, default=5, help="ensemble size (paper: 10) [5]")
+    p.add_argument("--epochs", type=positive_int, default=None,
                    help=f"max epochs per member [paper: {DEFAULT_EPOCHS['age']} age, {DEFAULT_EPOCHS['mass']} mass]")
     p.add_argument("--arch", choices=["small", "paper", "tiny"], default="small", help="network size [small]")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=1.5e-4)
-    p.add_argument("--patience", type=int, default=None, help="early stopping patience (off by default)")
+    p.add_argument("--batch-size", type=positive_int, default=64)
+    p.add_argument("--lr", type=positive_float, default=1.5e-4)
+    p.add_argument("--patience", type=positive_int, default=None, help="early stopping patience (off by default)")
     p.add_argument("--lr-schedule", choices=["constant", "cosine"], default="constant",
                    help="constant (paper) or cosine decay to lr/20 [constant]")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (1 is often fastest on a busy machine)")
+    p.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads (1 is often fastest on a busy machine)")
     p.add_argument("--out", required=True, help="model folder to write")
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=cli_train)
@@ -35,7 +37,7 @@ def add_parser(sub) -> None:
 def _training_data(name: str, target: str):
     """(X_train, y_train, X_val, y_val, preprocessing config, data name)."""
     if name != "demo":
-        raise SystemExit(f"--data {name!r}: only 'demo' is supported by the command line for now; "
+        raise CliError(f"--data {name!r}: only 'demo' is supported by the command line for now; "
                          "use rgbkit.ensemble.Ensemble.fit from Python for your own arrays")
     from ..datasets import demo_training_arrays
 
@@ -53,9 +55,9 @@ def cli_train(args) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    out = Path(args.out)
+    out = output_folder(args.out)
     if out.exists() and any(out.iterdir()) and not args.overwrite:
-        raise SystemExit(f"{out} exists and is not empty (use --overwrite)")
+        raise CliError(f"{out} exists and is not empty (use --overwrite)")
     Xt, yt, Xv, yv, prep, data_name = _training_data(args.data, args.target)
     config = {"small": small_config, "paper": paper_config, "tiny": tiny_config}[args.arch]()
     tc = TrainConfig(epochs=args.epochs or DEFAULT_EPOCHS[args.target], batch_size=args.batch_size,
