@@ -205,17 +205,6 @@ def test_pool_workers_die_with_a_killed_parent(tmp_path):
         proc.wait()
     assert len(pids) == 2
 
-    def alive(pid):
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        try:  # a zombie waiting for init to reap it counts as gone
-            return Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()[0] != "Z"
-        except OSError:
-            return False
+    from proc_utils import still_running
 
-    deadline = time.monotonic() + 10
-    while any(alive(p) for p in pids) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not any(alive(p) for p in pids)
+    assert still_running(pids, 10) == []

@@ -439,13 +439,6 @@ def test_pool_workers_die_with_a_killed_catalog(real_fits, model_dirs, tmp_path)
     proc.wait()
     assert kids
 
-    def alive(pid):
-        try:
-            return Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()[0] != "Z"
-        except OSError:
-            return False
+    from proc_utils import still_running
 
-    end = time.time() + 15
-    while any(alive(k) for k in kids) and time.time() < end:
-        time.sleep(0.1)
-    assert not any(alive(k) for k in kids)
+    assert still_running(kids, 15) == []

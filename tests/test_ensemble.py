@@ -304,8 +304,8 @@ def test_cli_train_writes_a_loadable_folder(tmp_path, capsys):
     assert len(ens) == 1 and ens.card["data"]["name"].startswith("demo")
     assert ens.preprocessing["npix"] == 4096 and ens.card["data"]["n_train"] > 2000
     assert "validation: ensemble M1" in capsys.readouterr().out
-    with pytest.raises(SystemExit, match="not empty"):
-        main(["train", "--target", "mass", "--arch", "tiny", "--out", str(out)])
+    assert main(["train", "--target", "mass", "--arch", "tiny", "--out", str(out)]) == 2
+    assert "is not empty (use --overwrite)" in capsys.readouterr().err
 
 
 def test_shipped_pretrained_load_and_reproduce_frozen_predictions():
