@@ -84,6 +84,14 @@ class Prediction:
     """Every member's prediction, (n_members, n)."""
     target: str
     units: str
+    debiased: np.ndarray | None = None
+    """Estimate not pulled toward the training mean (:mod:`rgbkit.debias`), (n,); None when
+    the card has no de-biasing calibration. Use it for populations (age maps, distributions,
+    clusters); use ``mean`` for a single star (smaller error)."""
+    debiased_lo: np.ndarray | None = None
+    """Lower end of the de-biased value's 68% interval, (n,)."""
+    debiased_hi: np.ndarray | None = None
+    """Upper end of the de-biased value's 68% interval, (n,)."""
 
 
 def data_hash(X: np.ndarray, y: np.ndarray | None = None) -> str:
@@ -145,6 +153,11 @@ class Ensemble:
         self.card = card if card is not None else {}
         self.histories = histories or []
         self.spread_scale = float(self.card.get("spread_scale", 1.0))
+        self.debias = None
+        if self.card.get("debias"):
+            from .debias import ForwardRelation
+
+            self.debias = ForwardRelation.from_dict(self.card["debias"])
         self.device = resolve_device(device)
         self.folder: Path | None = None
         self._stacked = None
@@ -257,12 +270,19 @@ class Ensemble:
         return cls([r.model for r in results], results[0].scaler, target, card,
                    [r.history for r in results], device=tc.device)
 
-    def evaluate(self, X_val: np.ndarray, y_val: np.ndarray, calibrate: bool = False) -> dict:
-        """Ensemble and member M1/M2 and 68% coverage on a labelled set; stored in the card.
+    def evaluate(self, X_val: np.ndarray, y_val: np.ndarray, calibrate: bool = False,
+                 split: str = "val", y_true=None) -> dict:
+        """Ensemble and member M1/M2 and 68% coverage on a labelled set; stored in ``card['metrics'][split]``.
 
         With ``calibrate=True`` the spread scale is fitted here and applied to
-        later predictions (coverage before/after are both recorded).
+        later predictions (coverage before/after are both recorded): only on
+        the validation split. ``split="test"`` for numbers that chose nothing.
+        With a de-biasing calibration in the card, its M2, log-log slope and
+        interval coverage are added; ``y_true`` (noise-free truth of
+        simulated stars) adds the slopes against the truth.
         """
+        if calibrate and split != "val":
+            raise ValueError("calibrate only on the validation split")
         y_val = np.asarray(y_val, dtype=np.float64).ravel()
         p = self.predict(X_val)
         mem_m1 = [metrics.m1(y_val, q) for q in p.members]
@@ -280,7 +300,19 @@ class Ensemble:
                 self.spread_scale = scale
                 self.card["spread_scale"] = scale
         res["coverage_68"] = metrics.coverage(y_val, p.mean, p.std_raw * self.spread_scale)
-        self.card.setdefault("metrics", {})["val"] = res
+        if p.debiased is not None:
+            from .debias import log_slope
+
+            res["debiased_m1"] = metrics.m1(y_val, p.debiased)
+            res["debiased_m2"] = metrics.m2(y_val, p.debiased)
+            res["debiased_coverage_68"] = float(np.mean((y_val >= p.debiased_lo) & (y_val <= p.debiased_hi)))
+            res["log_slope"] = log_slope(y_val, p.mean)
+            res["debiased_log_slope"] = log_slope(y_val, p.debiased)
+            if y_true is not None:
+                yt = np.asarray(y_true, dtype=np.float64).ravel()
+                res["log_slope_vs_truth"] = log_slope(yt, p.mean)
+                res["debiased_log_slope_vs_truth"] = log_slope(yt, p.debiased)
+        self.card.setdefault("metrics", {})[split] = res
         return res
 
     # ------------------------------------------------------------------ inference
@@ -338,8 +370,25 @@ class Ensemble:
         members = self.scaler.inverse(z)
         mean = members.mean(0)
         std_raw = members.std(0, ddof=1) if len(self) > 1 else np.zeros_like(mean)
-        return Prediction(mean=mean, std=std_raw * self.spread_scale, std_raw=std_raw,
-                          members=members, target=self.target, units=self.units)
+        p = Prediction(mean=mean, std=std_raw * self.spread_scale, std_raw=std_raw,
+                       members=members, target=self.target, units=self.units)
+        if self.debias is not None:
+            p.debiased, p.debiased_lo, p.debiased_hi = self.debias.apply(mean, std_raw)
+        return p
+
+    def calibrate_debias(self, X_val: np.ndarray, y_val: np.ndarray, y_err=None, groups=None, **kw):
+        """Fit the de-biasing (:func:`rgbkit.debias.fit_forward`) on the VALIDATION split; stored in the card.
+
+        ``y_err``: the labels' uncertainties (corrects for their noise, see
+        :func:`~rgbkit.debias.fit_forward`); ``groups``: a kind of star per row
+        (e.g. [Fe/H] x log g terciles) for the shared-error term. Returns the fitted relation.
+        """
+        from .debias import fit_forward
+
+        p = self.predict(X_val)
+        self.debias = fit_forward(y_val, p.mean, p.std_raw, y_err, groups=groups, **kw)
+        self.card["debias"] = self.debias.to_dict()
+        return self.debias
 
     def predict_spectra(self, spectra, batch_size: int = 1024, progress: bool = False):
         """Preprocess :class:`~rgbkit.spectra.Spectrum` objects with the card's settings, then predict.
@@ -438,6 +487,13 @@ class Ensemble:
             _check_scales(card, scaler)
         except (TypeError, ValueError, AttributeError, OverflowError) as e:
             raise ModelFormatError(folder, f"bad architecture or target_scaler in {CARD}: {e}") from None
+        if card.get("debias"):
+            from .debias import ForwardRelation
+
+            try:
+                ForwardRelation.from_dict(card["debias"])
+            except (TypeError, ValueError) as e:
+                raise ModelFormatError(folder, f"bad 'debias' entry in {CARD}: {e}") from None
         if not isinstance(card["members"], list) or not card["members"]:
             raise ModelFormatError(folder, f"{CARD} lists no members")
         if len(card["members"]) > MAX_MEMBERS:

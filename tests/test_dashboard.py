@@ -297,8 +297,8 @@ def test_train_live_curves_stop_save_and_use_everywhere(page, server):
     summary = wait_text(page, ".age-summary div", r"M2 = [0-9.]+%")
     _, s = sup.predict_demo(saved)
     assert f"M1 = {s['m1']:.3g} Gyr" in summary and f"M2 = {s['m2']:.1f}%" in summary
-    n_val = sup.demo_split_index("validation").size
-    assert f"({n_val} validation stars)" in text(page, ".pred-count div")
+    n_test = sup.demo_split_index("test").size
+    assert f"({n_test} test stars)" in text(page, ".pred-count div")
     assert page.locator(".pred-table .tabulator-row").count() == 12  # first page
     if sup.shipped_ensemble("mass") is None:
         assert "No mass ensemble yet" in text(page, ".no-mass div")
@@ -381,5 +381,5 @@ def test_shipped_ensembles_card_predictions_and_predicted_hr_map(page):
 
     select_tab(page, "HR maps")
     page.locator(".hr-source .bk-btn", has_text="predictions").first.click()
-    wait_text(page, ".hr-note div", r"predictions for the validation stars")
+    wait_text(page, ".hr-note div", r"predictions for the test stars")
     shot(page, "4_hr_predicted")

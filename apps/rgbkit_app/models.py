@@ -90,7 +90,7 @@ def _predict_saved(folder: str, mtime: float, split: str):
     return _predict_demo(_load_ensemble(folder, mtime), split)
 
 
-def predict_demo(ens, split: str = "validation"):
+def predict_demo(ens, split: str = "test"):
     """Predictions of ``ens`` for the demo ``split``: (per-star DataFrame, summary dict).
 
     Columns: obsid, designation, teff, logg, feh, stage, the label, its error,
