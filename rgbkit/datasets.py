@@ -327,3 +327,10 @@ def write_survey(folder, n: int = 1000, layout: str = "dr7", chunk_size: int = 2
     for s in load_survey(n, chunk_size, seed):
         paths += s.write_fits(folder, layout=layout, progress=progress, gzip=gzip)
     return paths
+
+
+def write_kepler_standin(folder, n: int = 200, seed: int = 0, **kwargs):
+    """SIMULATED LAMOST files of real APOKASC-2 Kepler giants plus label tables; see :mod:`rgbkit.standin`."""
+    from .standin import write_kepler_standin as write
+
+    return write(folder, n=n, seed=seed, **kwargs)
