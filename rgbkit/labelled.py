@@ -383,3 +383,45 @@ def load_labelled(spectra, labels, *, target: str | None = None, match: str = "a
     }
     kept_specs = [specs[i] for i in order["spec"].to_numpy()]
     return LabelledSet(kept_specs, out, report, provenance)
+
+
+def plan_fetch(catalog, labels, *, target: str | None = None, match: str = "auto", radius: float = 3.0,
+               columns: dict[str, str] | None = None, catalog_columns: dict[str, str] | None = None,
+               readme=None, age_unit: str = "Gyr", states=None, min_snr: float | None = None) -> pd.DataFrame:
+    """Which spectra to download: a LAMOST catalog (e.g. the DR7 LRS catalog) matched to a label table.
+
+    The catalog's ``tcomment`` ('kplr008098300' for LAMOST-Kepler targets) is
+    read as the Kepler id, ``ra_obs``/``dec_obs`` as the position. Returns the
+    matched catalog rows (``obsid`` first) with the labels; write
+    ``obsid`` one per line and give the file to ``rgbkit fetch --from-file``.
+    ``min_snr`` keeps rows whose ``snrg`` (g-band S/N) is at least this.
+    """
+    cat = catalog if isinstance(catalog, pd.DataFrame) else None
+    if cat is None:
+        cat = read_labels(catalog, catalog_columns)
+    else:
+        cat = canonicalise(cat, catalog_columns, source="catalog DataFrame")
+    lab = labels if isinstance(labels, pd.DataFrame) and "star" in labels else None
+    if lab is None:
+        lab = (canonicalise(labels, columns, source="label DataFrame", age_unit=age_unit)
+               if isinstance(labels, pd.DataFrame) else read_labels(labels, columns, readme=readme, age_unit=age_unit))
+        lab = lab.assign(star=np.arange(len(lab)))
+    source = "label DataFrame" if isinstance(labels, pd.DataFrame) else str(labels)
+    lab, _ = check_labels(lab, target, source, states)
+    if min_snr is not None:
+        snr = next((c for c in cat.columns if str(c).lower() in ("snrg", "snr_g")), None)
+        if snr is None:
+            raise LabelError(str(catalog), "min_snr given but the catalog has no snrg column")
+        cat = cat[pd.to_numeric(cat[snr], errors="coerce") >= min_snr]
+    ids = cat[["obsid", "designation", "kic", "ra", "dec"]]
+    key = _pick_key(ids, lab, match, source)
+    lab, _ = _duplicate_ids(lab, key, source, "first")
+    m, _, _ = crossmatch(ids, lab, by=key, max_sep_arcsec=radius)
+    if len(m) == 0:
+        raise LabelError(source, f"no catalog row matched by {key}; check the id columns or --radius")
+    rows = cat.iloc[m["_spec_row"].to_numpy()].reset_index(drop=True)
+    got = lab.iloc[m["_label_row"].to_numpy()].reset_index(drop=True)
+    keep = [c for c in ("kic", "mass", "mass_err", "age", "age_err", "evstate", "star") if c in got]
+    out = pd.concat([rows[["obsid", "designation", "ra", "dec"]], got[keep]], axis=1)
+    out.attrs["matched_by"] = key
+    return out

@@ -172,3 +172,52 @@ def train_labelled(ls: LabelledSet, target: str, out, *, members: int = 5, arch=
              "match_report.json": json.dumps(ls.report.to_dict(), indent=2)}
     _write_atomically(ens, out, extra, overwrite)
     return ens
+
+
+def split_arrays(ls: LabelledSet, folder) -> dict:
+    """Preprocessed spectra and labels of each split of a model trained by :func:`train_labelled`.
+
+    Returns ``{"train": (X, rows), "validation": ..., "test": ...}`` with ``rows`` the
+    folder's ``training_set.csv`` rows of that split (same order as ``X``).
+    """
+    from .preprocess import Preprocessor
+
+    folder = Path(folder)
+    card = json.loads((folder / "card.json").read_text())
+    rows = pd.read_csv(folder / "training_set.csv")
+    where = {f: i for i, f in enumerate(ls.labels["file"])}
+    missing = sorted(set(rows["file"]) - set(where))
+    if missing:
+        raise LabelError(str(folder), f"{len(missing)} training files are not in this labelled set "
+                         f"(e.g. {missing[:3]}): load the same spectra and table as for training")
+    pre = Preprocessor.from_config(card["preprocessing"])
+    prep = pre.run_spectra([ls.spectra[where[f]] for f in rows["file"]])
+    return {s: (prep.X[(rows["split"] == s).to_numpy()], rows[rows["split"] == s].reset_index(drop=True))
+            for s in SPLITS}
+
+
+def compare_baselines(ls: LabelledSet, folders: dict, methods=("xgb", "rf", "ann"), search: bool = False,
+                      progress: bool = True):
+    """The paper's Table 2 on your data: the ensembles in ``folders`` ({"age": path, "mass": path})
+    against XGBoost, random forest and the fully connected ANN, all on the ensembles' test split.
+
+    Returns :func:`rgbkit.models.baselines.baseline_table`'s ``(table, details)``.
+    """
+    from .ensemble import Ensemble
+    from .models.baselines import baseline_table
+
+    Xtr, Xte, ytr, yte, dense, test_files = {}, {}, {}, {}, {}, None
+    for target, folder in folders.items():
+        parts = split_arrays(ls, folder)
+        (Xt, rt), (Xs, rs) = parts["train"], parts["test"]
+        if test_files is not None and list(rs["file"]) != test_files:
+            raise LabelError(str(folder), "the models were trained on different splits; "
+                             "train both with the same labelled set, fractions and split seed")
+        test_files = list(rs["file"])
+        Xtr[target], Xte[target], ytr[target], yte[target] = Xt, Xs, rt[target].to_numpy(), rs[target].to_numpy()
+        dense[target] = Ensemble.load(folder, target=target).predict(Xs).mean
+    first = next(iter(folders))
+    if any(len(ytr[t]) != len(ytr[first]) for t in folders):
+        raise LabelError("labelled set", "age and mass models have different training splits")
+    return baseline_table(Xtr[first], ytr, Xte[first], yte, densenet=dense, methods=methods,
+                          search=search, progress=progress)

@@ -219,3 +219,41 @@ def test_failed_training_leaves_no_model_folder(by_kic, tmp_path):
     with pytest.raises(FileExistsError, match="exists and is not empty"):
         by_kic.train("mass", out, members=1, arch="tiny", progress=False)
     assert [p.name for p in out.iterdir()] == ["keep.txt"]
+
+
+def test_plan_fetch_from_a_dr7_like_catalog(standin, tmp_path):
+    from rgbkit.labelled import plan_fetch
+
+    t = standin.truth
+    # the LAMOST catalog's layout: obsid, designation, ra_obs/dec_obs, snrg, tcomment ('kplr...' on Kepler targets)
+    cat = pd.DataFrame({"obsid": t["obsid"], "designation": "LAMOST " + t["designation"], "ra_obs": t["ra"],
+                        "dec_obs": t["dec"], "snrg": t["snr_g"], "tcomment": [f"kplr{k:09d}" for k in t["kic"]]})
+    other = pd.DataFrame({"obsid": [1, 2], "designation": ["J000000.00+000000.0", "J000001.00+000000.0"],
+                          "ra_obs": [0.0, 0.00028], "dec_obs": [0.0, 0.0], "snrg": [50.0, 60.0], "tcomment": ["", "M31"]})
+    path = tmp_path / "dr7_lrs_catalogue.fits"
+    from astropy.table import Table
+
+    Table.from_pandas(pd.concat([cat, other], ignore_index=True)).write(path)
+    plan = plan_fetch(path, standin.tables["apokasc2_csv"], target="age")
+    assert plan.attrs["matched_by"] == "kic" and len(plan) == len(t)
+    assert sorted(plan["obsid"]) == sorted(t["obsid"])
+    np.testing.assert_allclose(plan.set_index("obsid").loc[t["obsid"], "age"], t["age"])
+    bright = plan_fetch(path, standin.tables["apokasc2_csv"], target="age", min_snr=50, states="RGB")
+    want = t[(t["snr_g"] >= 50) & (t["evstate"] == "RGB")]
+    assert sorted(bright["obsid"]) == sorted(want["obsid"]) and 0 < len(bright) < len(t)
+
+
+def test_table2_on_your_data(by_kic, tmp_path):
+    from rgbkit.train import TrainConfig
+    from rgbkit.train_labelled import compare_baselines
+
+    tc = TrainConfig(epochs=2, device="cpu")
+    folders = {t: tmp_path / t for t in ("age", "mass")}
+    for target, folder in folders.items():
+        by_kic.train(target, folder, members=1, arch="tiny", train_config=tc, progress=False)
+    table, details = compare_baselines(by_kic, folders, methods=("xgb",), progress=False)
+    assert list(table.index) == ["XGB", "DenseNet-BC"]
+    test = json.loads((folders["age"] / "card.json").read_text())["metrics"]["test"]
+    assert table.loc["DenseNet-BC", "age_m2"] == pytest.approx(test["m2"])
+    assert 0 < table.loc["XGB", "mass_m2"] < 100 and table.loc["XGB", "paper_age_m2"] == 36.0
+    assert len(details[("xgb", "age")]["pred"]) == test["n"]

@@ -33,9 +33,9 @@ CANONICAL = ["obsid", "designation", "kic", "ra", "dec", "teff", "logg", "feh",
 ALIASES = {
     "obsid": ["obsid", "obs_id"],
     "designation": ["designation", "desig", "lamost_designation"],
-    "kic": ["kic", "kicid", "kic_id", "kepid"],
-    "ra": ["ra", "ra_deg", "raj2000", "_raj2000"],
-    "dec": ["dec", "dec_deg", "dej2000", "_dej2000"],
+    "kic": ["kic", "kicid", "kic_id", "kepid", "tcomment"],  # LAMOST catalogs: tcomment 'kplr008098300'
+    "ra": ["ra", "ra_deg", "raj2000", "_raj2000", "ra_obs"],
+    "dec": ["dec", "dec_deg", "dej2000", "_dej2000", "dec_obs"],
     "teff": ["teff", "t_eff", "teff_k"],
     "logg": ["logg", "log_g"],
     "feh": ["feh", "[fe/h]", "fe_h", "m_h", "param_m_h", "[m/h]"],
@@ -189,8 +189,8 @@ def canonicalise(raw: pd.DataFrame, mapping=None, source="table", age_unit: str 
                 df[col] = df[col] * np.log(10) * df["age"]  # a log error -> Gyr (first order)
             elif age_unit.lower() != "gyr":
                 df[col] = _age_to_gyr(df[col], age_unit, source)
-    for col in ("obsid", "kic"):
-        df[col] = pd.to_numeric(df[col], errors="coerce").astype("Int64")
+    df["kic"] = _kepler_ids(df["kic"])
+    df["obsid"] = pd.to_numeric(df["obsid"], errors="coerce").astype("Int64")
     df["designation"] = [normalise_designation(v) for v in df["designation"]]
     df["evstate"] = [_evstate(v) for v in df["evstate"]]
     rest = raw[[c for c in raw.columns if c not in used]]
@@ -198,6 +198,13 @@ def canonicalise(raw: pd.DataFrame, mapping=None, source="table", age_unit: str 
     df.attrs["columns"] = found  # canonical name -> the input's column, for reports and model cards
     df.attrs["source_columns"] = [str(c) for c in raw.columns]
     return df
+
+
+def _kepler_ids(col: pd.Series) -> pd.Series:
+    """Kepler ids as integers: 8098300, '8098300', 'KIC 8098300' or LAMOST's 'kplr008098300'."""
+    if not pd.api.types.is_numeric_dtype(col):
+        col = col.astype(str).str.extract(r"^\s*(?:kplr|kic)?[\s_-]*0*(\d+)\s*$", flags=re.I)[0]
+    return pd.to_numeric(col, errors="coerce").astype("Int64")
 
 
 def _evstate(v) -> str:
