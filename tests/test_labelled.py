@@ -257,3 +257,18 @@ def test_table2_on_your_data(by_kic, tmp_path):
     assert table.loc["DenseNet-BC", "age_m2"] == pytest.approx(test["m2"])
     assert 0 < table.loc["XGB", "mass_m2"] < 100 and table.loc["XGB", "paper_age_m2"] == 36.0
     assert len(details[("xgb", "age")]["pred"]) == test["n"]
+
+
+def test_a_filtered_dataframe_as_the_label_table(standin):
+    # docs/reproduce_the_paper.md step 1: read, select as the paper did, pass the DataFrame on
+    from rgbkit.io.labels import read_labels
+
+    apokasc = read_labels(standin.tables["apokasc2_csv"])
+    keep = (apokasc["evstate"] == "RGB") & ((apokasc["age_err"] / apokasc["age"] < 0.4)
+                                            | (apokasc["mass_err"] / apokasc["mass"] < 0.15))
+    ls = load_labelled(standin.spectra, apokasc[keep], target="age", progress=False)
+    t = standin.truth.drop_duplicates("kic").set_index("kic")
+    sub = apokasc2_subset().set_index("KIC").loc[t.index]
+    want = ((sub["ES"] == 1) & ((sub["Age_err"] / sub["Age"] < 0.4) | (sub["Mass_err"] / sub["Mass"] < 0.15)))
+    assert len(ls) == int(want.sum()) > 0 and set(ls.labels["evstate"]) == {"RGB"}
+    assert ls.report.label_source == "DataFrame" and len(ls.provenance["labels"]["sha256"]) == 64
