@@ -29,7 +29,7 @@ import pandas as pd
 from . import metrics
 from .labelled import LabelError, LabelledSet
 
-__all__ = ["train_labelled", "split_stars", "ARCHS", "DEFAULT_FRACTIONS"]
+__all__ = ["train_labelled", "save_trained", "split_stars", "split_arrays", "compare_baselines", "ARCHS", "DEFAULT_FRACTIONS"]
 
 DEFAULT_FRACTIONS = (0.7, 0.15, 0.15)
 """train, validation, test fractions of the stars."""
@@ -100,6 +100,11 @@ def _write_atomically(ens, out: Path, extra: dict[str, str], overwrite: bool) ->
     return out
 
 
+def save_trained(ens, out, overwrite: bool = False) -> Path:
+    """Write an ensemble from :func:`train_labelled` (``out=None``) with its training table and match report."""
+    return _write_atomically(ens, Path(out), getattr(ens, "extra_files", {}), overwrite)
+
+
 def train_labelled(ls: LabelledSet, target: str, out, *, members: int = 5, arch="small",
                    train_config=None, epochs: int | None = None, fractions=DEFAULT_FRACTIONS,
                    split_seed: int = 0, seed: int = 0, preprocessor=None, overwrite: bool = False,
@@ -112,6 +117,7 @@ def train_labelled(ls: LabelledSet, target: str, out, *, members: int = 5, arch=
         target: "age" (Gyr) or "mass" (Msun).
         out: the model folder to write (refused if it exists and is not empty,
             unless ``overwrite``); it loads with :meth:`rgbkit.ensemble.Ensemble.load`.
+            None: write nothing (save later with :func:`save_trained`).
         members, arch: ensemble size and network ("tiny", "small", "paper" or a DenseNetConfig).
         train_config: a :class:`rgbkit.train.TrainConfig` (default: the paper's
             settings with ``epochs`` or 450/350 epochs).
@@ -128,8 +134,8 @@ def train_labelled(ls: LabelledSet, target: str, out, *, members: int = 5, arch=
 
     if target not in UNITS:
         raise ValueError(f"target must be 'age' or 'mass', not {target!r}")
-    out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
+    out = None if out is None else Path(out)
+    if out is not None and out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
         raise FileExistsError(f"{out} exists and is not empty (pass overwrite=True / --overwrite)")
     t0 = time.perf_counter()
     y = ls.y(target)
@@ -170,7 +176,9 @@ def train_labelled(ls: LabelledSet, target: str, out, *, members: int = 5, arch=
     table = table.assign(**{f"{target}_pred": p.mean, f"{target}_pred_err": p.std})
     extra = {"training_set.csv": table.to_csv(index=False),
              "match_report.json": json.dumps(ls.report.to_dict(), indent=2)}
-    _write_atomically(ens, out, extra, overwrite)
+    ens.extra_files = extra  # what the folder holds beside the model (kept for a later save)
+    if out is not None:
+        _write_atomically(ens, out, extra, overwrite)
     return ens
 
 

@@ -272,3 +272,21 @@ def test_a_filtered_dataframe_as_the_label_table(standin):
     want = ((sub["ES"] == 1) & ((sub["Age_err"] / sub["Age"] < 0.4) | (sub["Mass_err"] / sub["Mass"] < 0.15)))
     assert len(ls) == int(want.sum()) > 0 and set(ls.labels["evstate"]) == {"RGB"}
     assert ls.report.label_source == "DataFrame" and len(ls.provenance["labels"]["sha256"]) == 64
+
+
+def test_train_without_a_folder_then_save(by_kic, tmp_path):
+    # the dashboard trains first and saves when asked
+    from rgbkit.ensemble import Ensemble
+    from rgbkit.train import TrainConfig
+    from rgbkit.train_labelled import save_trained
+
+    ens = by_kic.train("mass", None, members=1, arch="tiny", train_config=TrainConfig(epochs=1, device="cpu"),
+                       progress=False)
+    assert ens.folder is None and list(tmp_path.iterdir()) == []
+    folder = save_trained(ens, tmp_path / "mine")
+    assert sorted(p.name for p in folder.iterdir()) == ["card.json", "history.json", "match_report.json",
+                                                         "member_00.safetensors", "training_set.csv"]
+    back = Ensemble.load(folder, target="mass")
+    assert back.card["data"]["provenance"]["match"]["by"] == "kic"
+    with pytest.raises(FileExistsError):
+        save_trained(ens, folder)
