@@ -63,18 +63,19 @@ def _age_unit_guess(age: pd.Series) -> str | None:
         return "Myr"
     if a.min() >= 6.0 and a.max() <= 10.4:  # log10(age / yr): 1 Myr - 25 Gyr
         return "log_yr"
-    if a.min() < 0 and a.max() < 1.3 and -1.0 < med < 1.2:  # log10(age / Gyr)
+    if a.max() < 1.3 and med < 1.0:  # log10(age / Gyr): giants all younger than 1.3 Gyr are unlikely
         return "log_Gyr"
     return None
 
 
 def check_labels(labels: pd.DataFrame, target: str | None, source="label table",
-                 states=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+                 states=None, age_unit: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Drop label rows that cannot train ``target``; raise :class:`LabelError` when none can.
 
     Returns ``(kept, dropped)``: ``dropped`` has the table's row number
     (``row``, 0-based) and a ``reason`` per dropped row. Ages that look like
-    years, Myr or log years are an error that names the ``age_unit`` to pass.
+    years, Myr or log years are an error that names the ``age_unit`` to pass
+    (unless ``age_unit`` was given: then the caller said what the column holds).
     """
     reasons = pd.Series("", index=labels.index, dtype=object)
     if target is not None:
@@ -86,7 +87,7 @@ def check_labels(labels: pd.DataFrame, target: str | None, source="label table",
             raise LabelError(source, f"no usable {target} column: none of the table's columns is recognised "
                              f"as {target} or the column holds no numbers (table columns: {cols[:30]}); "
                              f"pass {_hint(target)}")
-        if target == "age":
+        if target == "age" and age_unit is None:
             unit = _age_unit_guess(y)
             if unit is not None:
                 src = labels.attrs.get("columns", {}).get("age", "age")
@@ -288,7 +289,7 @@ def _read_spectra(spectra, workers: int, progress: bool):
 
 def load_labelled(spectra, labels, *, target: str | None = None, match: str = "auto",
                   radius: float = 3.0, columns: dict[str, str] | None = None, readme=None,
-                  age_unit: str = "Gyr", duplicates: str = "best_snr", label_duplicates: str = "error",
+                  age_unit: str | None = None, duplicates: str = "best_snr", label_duplicates: str = "error",
                   states=None, workers: int = 1, progress: bool = True) -> LabelledSet:
     """Match LAMOST spectra to a label table and return a :class:`LabelledSet`.
 
@@ -303,7 +304,8 @@ def load_labelled(spectra, labels, *, target: str | None = None, match: str = "a
         columns: canonical name -> the table's column, e.g. ``{"age": "Age_Y2"}``;
             others are recognised by name (APOKASC-2, Yu et al. 2018, the paper's catalog).
         readme: the CDS ReadMe of a ``.dat`` table (default: the one beside it).
-        age_unit: what the age column holds ("Gyr", "Myr", "yr", "log_yr", "log_Gyr").
+        age_unit: what the age column holds ("Gyr", "Myr", "yr", "log_yr", "log_Gyr");
+            None (default): Gyr, and ages that look like another unit are an error saying which to pass.
         duplicates: several spectra of one star: "best_snr" keeps the highest
             g-band S/N, "all" keeps every one (splits keep a star's spectra together).
         label_duplicates: several table rows with one id: "error" or "first".
@@ -320,7 +322,7 @@ def load_labelled(spectra, labels, *, target: str | None = None, match: str = "a
         label_sha = _sha256_file(Path(labels))
     n_rows = len(lab)
     lab = lab.assign(star=np.arange(n_rows))  # the table's row number identifies the star
-    kept_lab, dropped = check_labels(lab, target, source, states)
+    kept_lab, dropped = check_labels(lab, target, source, states, age_unit)
     specs, refused, paths, spec_source = _read_spectra(spectra, workers, progress)
     if not specs:
         raise LabelError(spec_source, f"no spectrum could be read ({len(refused)} refused; first: "
@@ -375,7 +377,7 @@ def load_labelled(spectra, labels, *, target: str | None = None, match: str = "a
                     "n_refused": len(refused),
                     "files_sha256": files_digest(paths) if paths else None},
         "labels": {"path": source if source == "DataFrame" else str(Path(source).resolve()),
-                   "sha256": label_sha, "n_rows": n_rows, "columns": report.columns, "age_unit": age_unit,
+                   "sha256": label_sha, "n_rows": n_rows, "columns": report.columns, "age_unit": age_unit or "Gyr",
                    "states": report.states},
         "match": {"by": key, "radius_arcsec": report.radius_arcsec, "duplicates": duplicates,
                   "label_duplicates": label_duplicates},
@@ -387,7 +389,7 @@ def load_labelled(spectra, labels, *, target: str | None = None, match: str = "a
 
 def plan_fetch(catalog, labels, *, target: str | None = None, match: str = "auto", radius: float = 3.0,
                columns: dict[str, str] | None = None, catalog_columns: dict[str, str] | None = None,
-               readme=None, age_unit: str = "Gyr", states=None, min_snr: float | None = None) -> pd.DataFrame:
+               readme=None, age_unit: str | None = None, states=None, min_snr: float | None = None) -> pd.DataFrame:
     """Which spectra to download: a LAMOST catalog (e.g. the DR7 LRS catalog) matched to a label table.
 
     The catalog's ``tcomment`` ('kplr008098300' for LAMOST-Kepler targets) is
@@ -407,7 +409,7 @@ def plan_fetch(catalog, labels, *, target: str | None = None, match: str = "auto
                if isinstance(labels, pd.DataFrame) else read_labels(labels, columns, readme=readme, age_unit=age_unit))
         lab = lab.assign(star=np.arange(len(lab)))
     source = "label DataFrame" if isinstance(labels, pd.DataFrame) else str(labels)
-    lab, _ = check_labels(lab, target, source, states)
+    lab, _ = check_labels(lab, target, source, states, age_unit)
     if min_snr is not None:
         snr = next((c for c in cat.columns if str(c).lower() in ("snrg", "snr_g")), None)
         if snr is None:

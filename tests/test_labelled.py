@@ -290,3 +290,21 @@ def test_train_without_a_folder_then_save(by_kic, tmp_path):
     assert back.card["data"]["provenance"]["match"]["by"] == "kic"
     with pytest.raises(FileExistsError):
         save_trained(ens, folder)
+
+
+def test_log_gyr_ages_and_an_explicit_unit(standin, tmp_path, by_kic):
+    t = _table(standin).drop(columns=["LogAge"])
+    t["Age"] = np.log10(t["Age"])
+    path = tmp_path / "loggyr.csv"
+    t.to_csv(path, index=False)
+    with pytest.raises(LabelError, match="look like log_Gyr.*age_unit='log_Gyr'"):
+        load_labelled(standin.spectra, path, target="age", progress=False)
+    ok = load_labelled(standin.spectra, path, target="age", age_unit="log_Gyr", progress=False)
+    np.testing.assert_allclose(ok.y("age"), by_kic.y("age"), rtol=1e-9)
+    # saying the unit turns the guess off: young ages in Gyr are taken as given
+    young = _table(standin).assign(Age=lambda d: d["Age"] / 20)
+    young.to_csv(path, index=False)
+    with pytest.raises(LabelError, match="look like log_Gyr"):
+        load_labelled(standin.spectra, path, target="age", progress=False)
+    ok = load_labelled(standin.spectra, path, target="age", age_unit="Gyr", progress=False)
+    np.testing.assert_allclose(ok.y("age"), by_kic.y("age") / 20)

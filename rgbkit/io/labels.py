@@ -121,7 +121,7 @@ def _astropy_to_pandas(t) -> pd.DataFrame:
 
 
 def read_labels(path, mapping: dict[str, str] | None = None, readme=None,
-                age_unit: str = "Gyr") -> pd.DataFrame:
+                age_unit: str | None = "Gyr") -> pd.DataFrame:
     """Read a label catalog (CSV, FITS, VOTable, Parquet, CDS .dat + ReadMe, AAS .mrt) into canonical columns.
 
     ``mapping`` maps canonical names to the file's column names, e.g.
@@ -155,7 +155,8 @@ def _age_to_gyr(age: pd.Series, unit: str, source) -> pd.Series:
     raise LabelFormatError(source, f"age_unit {unit!r} unknown: use Gyr, Myr, yr, log_yr or log_Gyr")
 
 
-def canonicalise(raw: pd.DataFrame, mapping=None, source="table", age_unit: str = "Gyr") -> pd.DataFrame:
+def canonicalise(raw: pd.DataFrame, mapping=None, source="table", age_unit: str | None = "Gyr") -> pd.DataFrame:
+    age_unit = age_unit or "Gyr"
     mapping = dict(mapping or {})
     unknown = set(mapping) - set(CANONICAL)
     if unknown:
