@@ -53,8 +53,8 @@ def _hint(col: str) -> str:
 # ------------------------------------------------------------------ label checks
 def _age_unit_guess(age: pd.Series) -> str | None:
     """What a positive-looking age column probably holds, when it is not Gyr."""
-    a = age[np.isfinite(age)]
-    if len(a) == 0:
+    a = age[np.isfinite(age) & ~age.isin([0.0, -1.0, -99.0, -999.0, -9999.0])]  # fill values say nothing
+    if len(a) < 3 or a.nunique() < 2:
         return None
     med = float(a.median())
     if med > 1e6:
