@@ -308,3 +308,19 @@ def test_log_gyr_ages_and_an_explicit_unit(standin, tmp_path, by_kic):
         load_labelled(standin.spectra, path, target="age", progress=False)
     ok = load_labelled(standin.spectra, path, target="age", age_unit="Gyr", progress=False)
     np.testing.assert_allclose(ok.y("age"), by_kic.y("age") / 20)
+
+
+@pytest.mark.slow
+def test_the_standin_teaches_mass(tmp_path):
+    # a real (small) run: the ensemble must beat predicting the training median on the test stars
+    from rgbkit import metrics
+    from rgbkit.train import TrainConfig
+
+    s = write_kepler_standin(tmp_path / "k", n=500, seed=4)
+    ls = load_labelled(s.spectra, s.tables["apokasc2_csv"], target="mass", states=["RGB"], progress=False)
+    ens = ls.train("mass", tmp_path / "m", members=2, arch="small", progress=False,
+                   train_config=TrainConfig(epochs=40, patience=10, lr=1e-3, lr_schedule="cosine", device="cpu"))
+    rows = pd.read_csv(tmp_path / "m" / "training_set.csv")
+    test, train = rows[rows["split"] == "test"], rows[rows["split"] == "train"]
+    naive = metrics.m2(test["mass"], np.full(len(test), train["mass"].median()))
+    assert ens.card["metrics"]["test"]["m2"] < 0.85 * naive
