@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .io.fetch import _sha256 as _sha256_file
+from .io.files import sha256_file as _sha256_file
 from .io.labels import LabelFormatError, canonicalise, crossmatch, read_labels, spectra_table
 
 __all__ = ["LabelError", "LabelledSet", "MatchReport", "load_labelled", "check_labels", "MATCH_KEYS"]

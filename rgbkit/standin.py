@@ -28,11 +28,12 @@ import numpy as np
 import pandas as pd
 
 from . import simulate as sim
+from .config import DATA_DIR
 from .seismo import scaling_logg
 
 __all__ = ["StandIn", "write_kepler_standin", "apokasc2_subset", "standin_labels"]
 
-SUBSET = sim.DATA_DIR / "apokasc2_subset.csv"
+SUBSET = DATA_DIR / "apokasc2_subset.csv"
 OBSID_START = 600_000_000  # DR7 OBSIDs run to about 7e8
 
 

@@ -311,16 +311,17 @@ def test_log_gyr_ages_and_an_explicit_unit(standin, tmp_path, by_kic):
 
 
 @pytest.mark.slow
-def test_the_standin_teaches_mass(tmp_path):
+def test_the_standin_teaches_age(tmp_path):
     # a real (small) run: the ensemble must beat predicting the training median on the test stars
+    # (benchmarks/results/standin.md: 1,200 stars, 3 members: test M2 47.9% against 70.9%)
     from rgbkit import metrics
     from rgbkit.train import TrainConfig
 
-    s = write_kepler_standin(tmp_path / "k", n=500, seed=4)
-    ls = load_labelled(s.spectra, s.tables["apokasc2_csv"], target="mass", states=["RGB"], progress=False)
-    ens = ls.train("mass", tmp_path / "m", members=2, arch="small", progress=False,
-                   train_config=TrainConfig(epochs=40, patience=10, lr=1e-3, lr_schedule="cosine", device="cpu"))
+    s = write_kepler_standin(tmp_path / "k", n=800, seed=4)
+    ls = load_labelled(s.spectra, s.tables["apokasc2_csv"], target="age", progress=False)
+    ens = ls.train("age", tmp_path / "m", members=2, arch="small", progress=False,
+                   train_config=TrainConfig(epochs=60, patience=15, lr=1e-3, lr_schedule="cosine", device="cpu"))
     rows = pd.read_csv(tmp_path / "m" / "training_set.csv")
     test, train = rows[rows["split"] == "test"], rows[rows["split"] == "train"]
-    naive = metrics.m2(test["mass"], np.full(len(test), train["mass"].median()))
+    naive = metrics.m2(test["age"], np.full(len(test), train["age"].median()))
     assert ens.card["metrics"]["test"]["m2"] < 0.85 * naive
