@@ -36,5 +36,5 @@ def test_notebook_runs(path, tmp_path):
     assert nb.cells[-1].cell_type == "markdown" and "Exercise" in nb.cells[-1].source, "each notebook ends with an exercise"
 
 
-def test_there_are_eight_notebooks_in_reading_order():
-    assert [p.name[:2] for p in NOTEBOOKS] == [f"{i:02d}" for i in range(1, 9)]
+def test_there_are_nine_notebooks_in_reading_order():
+    assert [p.name[:2] for p in NOTEBOOKS] == [f"{i:02d}" for i in range(1, 10)]
