@@ -12,6 +12,7 @@ _LAZY = {
     "Classifier": "classify", "load_pretrained_classifier": "classify",
     "build_catalog": "catalog", "read_catalog": "catalog",
     "load_demo": "datasets", "load_rgb_rc": "datasets", "load_clusters": "datasets",
+    "example_files": "examples", "example_path": "examples",
 }
 
 
