@@ -65,3 +65,11 @@ def test_recorded_baselines_match_the_benchmark_record():
     for model, row in df.iterrows():
         line = next(ln for ln in md.splitlines() if ln.startswith(f"| {model} |"))
         assert [float(c) for c in line.strip("|").split("|")[1:]] == list(row), model
+
+
+def test_readme_reading_example_runs_on_the_shipped_files():
+    readme = (REPO / "README.md").read_text()
+    code = readme.split("## Reading LAMOST spectra", 1)[1].split("```python", 1)[1].split("```", 1)[0]
+    ns: dict = {}
+    exec(compile(code, "README", "exec"), ns)
+    assert ns["s"].meta.data_release == "DR6" and len(ns["spectra"]) == 24 and not ns["refused"]
