@@ -63,12 +63,20 @@ class Sampler(threading.Thread):
             key = "dashboard (panel serve)" if is_panel else "jupyter server"
             parts[key][0] += r
             parts[key][1] += s
+        browser = [0, 0]  # Playwright's driver and Chromium: on Binder the browser is the student's
         for p in psutil.Process().children(recursive=True):
-            if p.pid not in lab_pids:
-                r, s = _mem(p)
-                parts["notebook kernel"][0] += r
-                parts["notebook kernel"][1] += s
+            if p.pid in lab_pids:
+                continue
+            try:
+                cmd = " ".join(p.cmdline()[:3]).lower()
+            except psutil.Error:
+                continue
+            r, s = _mem(p)
+            bucket = browser if ("chrom" in cmd or "playwright" in cmd or "node" in cmd) else parts["notebook kernel"]
+            bucket[0] += r
+            bucket[1] += s
         parts["total"] = [sum(v[0] for v in parts.values()), sum(v[1] for v in parts.values())]
+        parts["browser (not counted)"] = browser
         return parts
 
     def run(self):
@@ -136,6 +144,7 @@ def main(argv=None):
     ap.add_argument("--notebook", type=Path, default=REPO / "notebooks" / "06_rgb_or_red_clump.ipynb")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "binder_memory.md")
     a = ap.parse_args(argv)
+    a.notebook = a.notebook.resolve()
     if not CHROMIUM.exists():
         raise SystemExit(f"{CHROMIUM} is needed to open the dashboard")
     import nbformat
@@ -191,7 +200,7 @@ def main(argv=None):
         "| component | peak RSS (MB) | peak PSS (MB) | PSS after JupyterLab start | PSS after the dashboard |",
         "|---|---|---|---|---|",
     ]
-    for k in ("jupyter server", "dashboard (panel serve)", "notebook kernel", "total"):
+    for k in ("jupyter server", "dashboard (panel serve)", "notebook kernel", "total", "browser (not counted)"):
         r, s = peak.get(k, [0, 0])
         lines.append(f"| {k} | {r / MB:.0f} | {s / MB:.0f} | {idle.get(k, [0, 0])[1] / MB:.0f} | "
                      f"{after_dash.get(k, [0, 0])[1] / MB:.0f} |")
