@@ -91,6 +91,10 @@ def to_html(nb: nbformat.NotebookNode) -> str:
     """One self-contained HTML page (no script fetched from the network)."""
     from nbconvert import HTMLExporter
 
+    nb = nbformat.from_dict(nb)  # a copy: the caller's notebook keeps its outputs
+    for cell in nb.cells:  # empty displays (HoloViews/Panel comm handshakes) have nothing to show
+        if cell.cell_type == "code":
+            cell.outputs = [o for o in cell.outputs if o.output_type != "display_data" or o.get("data")]
     exporter = HTMLExporter(template_name="lab", extra_template_paths=[str(TEMPLATE_DIR)],
                             template_file="offline.html.j2", embed_images=True)
     html, _ = exporter.from_notebook_node(nb)
