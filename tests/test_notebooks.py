@@ -32,10 +32,33 @@ def test_notebook_runs_and_renders_offline(path, tmp_path):
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
     assert not errors
     # the same executed notebook as the HTML page a reader gets: figures embedded, no script from the network
-    facts = build_html.check_html(build_html.to_html(nb))
+    html = build_html.to_html(nb)
+    facts = build_html.check_html(html)
     assert not facts["external_scripts"], facts["external_scripts"]
     if path in LESSONS:
         assert facts["bokeh_roots"] >= 1 and facts["bokeh_inline"], facts
+    if path.name.startswith("02_"):
+        _figures_draw_offline(html, tmp_path, facts["bokeh_roots"])
+
+
+def _figures_draw_offline(html: str, tmp_path: Path, n_figures: int):
+    """Open the page in Chromium with every network request refused: each Bokeh figure draws its canvas."""
+    from browser_utils import CHROMIUM, browser_context
+
+    if not CHROMIUM.exists():
+        pytest.skip("/usr/bin/chromium is absent: offline drawing not checked")
+    page_path = tmp_path / "page.html"
+    page_path.write_text(html)
+    requests, errors = [], []
+    with browser_context(str(tmp_path / "profile"), 60_000) as ctx:
+        ctx.route("http*://**", lambda route: (requests.append(route.request.url), route.abort()))
+        page = ctx.new_page()
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(page_path.as_uri())
+        count = "() => { let n = 0; const walk = r => r.querySelectorAll('*').forEach(e => { " \
+                "if (e.tagName === 'CANVAS') n++; if (e.shadowRoot) walk(e.shadowRoot); }); walk(document); return n; }"
+        page.wait_for_function(f"({count})() >= {n_figures}", timeout=60_000)
+    assert not requests and not errors, (requests, errors)
 
 
 @pytest.mark.parametrize("path", LESSONS, ids=[p.stem for p in LESSONS])
