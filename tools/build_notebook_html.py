@@ -104,7 +104,7 @@ def to_html(nb: nbformat.NotebookNode) -> str:
 def check_html(html: str) -> dict:
     """Facts a reader relies on: how many Bokeh figures it embeds, and any script loaded from outside."""
     return {"bokeh_roots": len(re.findall(r"data-root-id=", html)),
-            "external_scripts": EXTERNAL_SCRIPT.findall(html) and [m.group(0) for m in EXTERNAL_SCRIPT.finditer(html)],
+            "external_scripts": [m.group(0) for m in EXTERNAL_SCRIPT.finditer(html)],
             "bokeh_inline": "Bokeh.version" in html and not re.search(r"js_urls = \[\"https?://", html)}
 
 
