@@ -17,14 +17,14 @@ mass or age.
 """
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
 import pandas as pd
 
-EXAMPLES_DIR = Path(__file__).resolve().parent / "data" / "examples"
-RECORDED_DIR = Path(__file__).resolve().parent / "data" / "recorded"
+from .config import DATA_DIR
+
+EXAMPLES_DIR = DATA_DIR / "examples"
 _ROW = re.compile(r"^\| `(?P<file>[^`]+)` \| (?P<what>[^|]+) \| (?P<source>[^|]+) \| `(?P<licence>[^`]+)` \|$")
 
 
@@ -75,12 +75,3 @@ def giant_files() -> list[Path]:
     """The shipped DR1 files that LASP calls giants."""
     df = lasp_labels()
     return [Path(p) for p in df.loc[df["giant"], "path"]]
-
-
-def recorded_baselines() -> tuple[pd.DataFrame, dict]:
-    """The recorded full baseline comparison (paper Table 2 on the SIMULATED demo data) and its notes
-    (``what``, ``made_by``, ``run``, ``noise_floor``), as shipped in ``rgbkit/data/recorded``."""
-    data = json.loads((RECORDED_DIR / "baselines_full_run.json").read_text())
-    df = pd.DataFrame.from_dict(data.pop("table"), orient="index")
-    df.index.name = "model"
-    return df, data

@@ -48,23 +48,12 @@ def test_lasp_giants_are_read_and_preprocessed():
     assert not gap.ok[0] and "zero-flux" in gap.reasons[0]
 
 
-def test_package_data_includes_examples_and_recorded_results():
+def test_package_data_includes_the_examples():
     patterns = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["rgbkit"]
     packaged = {f for pat in patterns for f in (REPO / "rgbkit").glob(pat)}  # setuptools globs the same way
-    wanted = examples.example_files() + [examples.RECORDED_DIR / "baselines_full_run.json",
-                                         examples.EXAMPLES_DIR / "lasp_dr1_labels.csv", examples.EXAMPLES_DIR / "SOURCES.md"]
+    wanted = examples.example_files() + [examples.EXAMPLES_DIR / "lasp_dr1_labels.csv", examples.EXAMPLES_DIR / "SOURCES.md"]
     wanted += list((examples.EXAMPLES_DIR / "licenses").iterdir())
     assert not set(wanted) - packaged, set(wanted) - packaged
-
-
-def test_recorded_baselines_match_the_benchmark_record():
-    df, notes = examples.recorded_baselines()
-    assert list(df.index) == ["XGB", "RF", "ANN", "DenseNet-BC"]
-    assert "SIMULATED" in notes["what"]
-    md = (REPO / "benchmarks/results/science.md").read_text().split("## Baselines", 1)[1]
-    for model, row in df.iterrows():
-        line = next(ln for ln in md.splitlines() if ln.startswith(f"| {model} |"))
-        assert [float(c) for c in line.strip("|").split("|")[1:]] == list(row), model
 
 
 def test_readme_reading_example_runs_on_the_shipped_files():
