@@ -14,6 +14,7 @@ _LAZY = {
     "load_demo": "datasets", "load_rgb_rc": "datasets", "load_clusters": "datasets",
     "write_kepler_standin": "datasets",
     "load_labelled": "labelled", "LabelledSet": "labelled", "train_labelled": "train_labelled",
+    "example_files": "examples", "example_path": "examples",
 }
 
 
