@@ -36,7 +36,7 @@ import torch
 from torch import nn
 
 from . import metrics
-from .ensemble import PRETRAINED_DIR, Ensemble, _split, data_hash
+from .ensemble import PACKED_BATCH, PRETRAINED_DIR, Ensemble, _split, data_hash
 from .models.densenet import DenseNet1D, DenseNetConfig, small_config
 from .train import TargetScaler, TrainConfig, _as_input, _predict_z, resolve_device
 
@@ -283,11 +283,13 @@ class Classifier(Ensemble):
     def fit(cls, X, y, *, n_members: int = 5, model_config: DenseNetConfig | None = None,
             train_config: TrainConfig | None = None, X_val=None, y_val=None, val_fraction: float = 0.2,
             split_seed: int = 0, seed: int = 0, preprocessing: dict | None = None,
-            data_name: str | None = None, callback=None, progress: bool = True, **_ignored) -> "Classifier":
+            data_name: str | None = None, callback=None, progress: bool = True, packed: bool = False,
+            **_ignored) -> "Classifier":
         """Train ``n_members`` classifiers with seeds ``seed, seed+1, ...``.
 
         Without ``X_val``/``y_val`` the data are split 8:2 at random (as in the
         paper). ``callback(member, epoch, history)``: True stops training.
+        ``packed``: all members at once as one network (see :meth:`Ensemble.fit`).
         """
         from tqdm.auto import tqdm
 
@@ -313,7 +315,14 @@ class Classifier(Ensemble):
             split = {"method": "given"}
         results: list[ClassTrainResult] = []
         stop = False
-        outer = tqdm(range(n_members), desc="classifier ensemble", disable=not progress or n_members == 1)
+        if packed:
+            from .packed_train import train_members_packed
+
+            results = train_members_packed(Xt, yt, Xv, yv, [seed + i for i in range(n_members)], mc, tc,
+                                           task="classification", callback=callback, progress=progress,
+                                           desc="classifier ensemble")
+        outer = tqdm(range(0 if packed else n_members), desc="classifier ensemble",
+                     disable=not progress or n_members == 1)
         for i in outer:
             cb = None
             if callback is not None:
@@ -333,7 +342,8 @@ class Classifier(Ensemble):
             "classes": list(CLASS_NAMES),
             "training": {**{k: v for k, v in tc.to_dict().items() if k not in ("seed", "device", "target_transform",
                                                                              "huber_delta")},
-                         "loss": "cross_entropy", "optimizer": "adam", "selection": "lowest validation loss"},
+                         "loss": "cross_entropy", "optimizer": "adam", "selection": "lowest validation loss",
+                         "members_packed": bool(packed)},
             "preprocessing": preprocessing,
             "data": {"name": data_name, "sha256": data_hash(Xt, yt), "n_train": int(len(Xt)),
                      "n_val": int(len(Xv)), "n_train_rgb": int(np.sum(yt == RGB)),
@@ -347,8 +357,11 @@ class Classifier(Ensemble):
         clf.evaluate(Xv, yv, name="val")
         return clf
 
-    def predict(self, X, batch_size: int = 1024, method: str = "loop", progress: bool = False) -> ClassPrediction:
-        """Averaged P(RGB) for preprocessed spectra ``(n, 64, 64)`` float32."""
+    def predict(self, X, batch_size: int = 1024, method: str = "packed", progress: bool = False) -> ClassPrediction:
+        """Averaged P(RGB) for preprocessed spectra ``(n, 64, 64)`` float32.
+
+        ``method``: "packed" (all members as one fused network) or "loop"; same numbers.
+        """
         from tqdm.auto import tqdm
 
         c = self.model_config
@@ -358,6 +371,9 @@ class Classifier(Ensemble):
         if X.ndim != 3 or X.shape[1:] != (c.in_channels, c.length):
             raise ValueError(f"expected preprocessed spectra (n, {c.in_channels}, {c.length}), got {X.shape}")
         Xt = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
+        net = self.packed_network() if method == "packed" else None
+        if net is not None:
+            batch_size = min(batch_size, PACKED_BATCH)
         for m in self.members:
             m.to(self.device).eval()
         out = []
@@ -365,7 +381,8 @@ class Classifier(Ensemble):
             for i in tqdm(range(0, len(Xt), batch_size), disable=not progress, desc="classify"):
                 xb = Xt[i:i + batch_size].to(self.device)
                 # members' softmax probabilities, averaged (the paper's model averaging)
-                out.append(torch.stack([torch.softmax(m(xb).float(), 1)[:, RGB] for m in self.members]).cpu())
+                logits = net(xb) if net is not None else torch.stack([m(xb) for m in self.members])
+                out.append(torch.softmax(logits.float(), 2)[:, :, RGB].cpu())
         members = torch.cat(out, 1).double().numpy() if out else np.empty((len(self), 0))
         std = members.std(0, ddof=1) if len(self) > 1 else np.zeros(members.shape[1])
         return ClassPrediction(p_rgb=members.mean(0), p_rgb_std=std, members=members)

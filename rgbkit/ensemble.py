@@ -39,6 +39,8 @@ __all__ = ["Ensemble", "Prediction", "ModelFormatError", "MODEL_FORMAT_VERSION",
 MODEL_FORMAT_VERSION = 1
 """Bumped whenever the folder layout or card schema changes incompatibly."""
 UNITS = {"age": "Gyr", "mass": "Msun"}
+PACKED_BATCH = 256
+"""Largest batch of one packed (all-members) forward pass in :meth:`Ensemble.predict`."""
 CARD = "card.json"
 HISTORY = "history.json"
 PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
@@ -150,6 +152,7 @@ class Ensemble:
         calibrate: bool = True,
         callback: Callable[[int, int, dict], bool | None] | None = None,
         progress: bool = True,
+        packed: bool = False,
     ) -> "Ensemble":
         """Train ``n_members`` networks with seeds ``seed, seed+1, ...``.
 
@@ -168,6 +171,11 @@ class Ensemble:
             callback: ``callback(member, epoch, history)`` after every epoch;
                 return True to stop: the current member keeps its best weights
                 and no further members are trained.
+            packed: train all members at once as one network
+                (:func:`rgbkit.packed_train.train_members_packed`: each its own
+                seed, data order and best epoch; 1.5-2x faster on a CPU). The
+                callback then comes for every member after every epoch and
+                True stops all members.
         """
         from tqdm.auto import tqdm
 
@@ -190,7 +198,13 @@ class Ensemble:
             split = {"method": "given"}
         results = []
         stop = False
-        outer = tqdm(range(n_members), desc=f"{target} ensemble", disable=not progress or n_members == 1)
+        if packed:
+            from .packed_train import train_members_packed
+
+            results = train_members_packed(Xt, yt, Xv, yv, [seed + i for i in range(n_members)], mc, tc,
+                                           callback=callback, progress=progress, desc=f"{target} ensemble")
+        outer = tqdm(range(0 if packed else n_members), desc=f"{target} ensemble",
+                     disable=not progress or n_members == 1)
         for i in outer:
             cb = None
             if callback is not None:
@@ -213,7 +227,8 @@ class Ensemble:
             "architecture": mc.to_dict(),
             "target_scaler": results[0].scaler.to_dict(),
             "training": {**{k: v for k, v in tc.to_dict().items() if k not in ("seed", "device")},
-                         "loss": "huber", "optimizer": "adam", "selection": "lowest validation M2"},
+                         "loss": "huber", "optimizer": "adam", "selection": "lowest validation M2",
+                         "members_packed": bool(packed)},
             "preprocessing": preprocessing,
             "data": {"name": data_name, "sha256": data_hash(Xt, yt), "n_train": int(len(Xt)),
                      "n_val": int(len(Xv)), "val_sha256": data_hash(Xv, yv), "split": split},
@@ -266,8 +281,31 @@ class Ensemble:
             self._stacked = (params, buffers, base)
         return self._stacked
 
+    def packed_network(self):
+        """All members as one fused :class:`~rgbkit.models.packed.PackedDenseNet1D` on ``self.device``.
+
+        Built on first use and rebuilt when a member or its weights change;
+        None when the members cannot be packed (not plain DenseNet1D networks).
+        """
+        from .models.packed import PackedDenseNet1D
+
+        if not all(type(m) is DenseNet1D for m in self.members):
+            return None
+        key = (str(self.device),) + tuple((id(m), sum(t._version for t in m.state_dict().values()))
+                                          for m in self.members)
+        cached = getattr(self, "_packed", None)
+        if cached is None or cached[0] != key:
+            try:
+                net = PackedDenseNet1D.from_members(self.members).fuse().to(self.device)
+            except ValueError:  # e.g. members already fused or of different architectures
+                net = None
+            self._packed = cached = (key, net)
+        return cached[1]
+
     def _forward_z(self, xb: torch.Tensor, method: str) -> torch.Tensor:
         """(n_members, batch) network outputs for one batch."""
+        if method == "packed":
+            return self.packed_network()(xb)
         if method == "vmap":
             from torch.func import functional_call, vmap
 
@@ -276,12 +314,15 @@ class Ensemble:
                         in_dims=(0, 0, None))(params, buffers, xb)
         return torch.stack([m(xb) for m in self.members])
 
-    def predict(self, X: np.ndarray, batch_size: int = 1024, method: str = "loop",
+    def predict(self, X: np.ndarray, batch_size: int = 1024, method: str = "packed",
                 progress: bool = False) -> Prediction:
         """Mean and spread over members for preprocessed spectra ``(n, 64, 64)`` float32.
 
-        ``method``: "loop" (one member after another per batch) or "vmap"
-        (members stacked with ``torch.func``); both give the same numbers.
+        ``method``: "packed" (all members as one fused network, see
+        :meth:`packed_network`; falls back to "loop" when the members cannot
+        be packed), "loop" (one member after another per batch) or "vmap"
+        (members stacked with ``torch.func``); all give the same numbers to
+        float32 rounding.
         """
         from tqdm.auto import tqdm
 
@@ -291,9 +332,14 @@ class Ensemble:
             X = X.reshape(len(X), c.in_channels, c.length)
         if X.ndim != 3 or X.shape[1:] != (c.in_channels, c.length):
             raise ValueError(f"expected preprocessed spectra (n, {c.in_channels}, {c.length}), got {X.shape}")
-        if method not in ("loop", "vmap"):
-            raise ValueError(f"method must be 'loop' or 'vmap', got {method!r}")
+        if method not in ("packed", "loop", "vmap"):
+            raise ValueError(f"method must be 'packed', 'loop' or 'vmap', got {method!r}")
         Xt = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
+        if method == "packed":
+            if self.packed_network() is None:
+                method = "loop"
+            else:  # a few hundred spectra per call keep the N-member activations in cache
+                batch_size = min(batch_size, PACKED_BATCH)
         for m in self.members:
             m.to(self.device).eval()
         out = []
