@@ -29,6 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from rgbkit import catalog  # noqa: E402
+from rgbkit.catalog.models import resolve  # noqa: E402
 from rgbkit.classify import Classifier  # noqa: E402
 from rgbkit.ensemble import PRETRAINED_DIR, Ensemble  # noqa: E402
 from rgbkit.io.lamost import read_lamost  # noqa: E402
@@ -76,7 +77,7 @@ def profile(files, refs, fast: bool) -> dict:
     is shared: it measures the work, not the wait for a core.
     """
     torch.set_num_threads(1)
-    m = {k: catalog._resolve(v) for k, v in refs.items()}
+    m = {k: resolve(v) for k, v in refs.items()}
     t = {}
     t0 = time.process_time()
     spectra = [read_lamost(p, fast=fast) for p in files]

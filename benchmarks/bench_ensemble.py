@@ -32,7 +32,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's rgbkit
 from rgbkit import __version__, metrics
-from rgbkit._cli_models import demo_training_arrays
+from rgbkit.datasets import demo_training_arrays
 from rgbkit.ensemble import PRETRAINED_DIR, Ensemble
 from rgbkit.models.densenet import DenseNet1D, count_flops, count_parameters, paper_config, small_config
 from rgbkit.train import TargetScaler

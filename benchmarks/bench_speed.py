@@ -357,7 +357,7 @@ def main():
     args = ap.parse_args()
     rounds = 1 if args.quick else args.rounds
     torch.set_num_threads(args.threads)
-    from rgbkit._cli_models import demo_training_arrays
+    from rgbkit.datasets import demo_training_arrays
 
     t0 = time.perf_counter()
     start_load = load()

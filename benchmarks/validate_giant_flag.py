@@ -13,7 +13,8 @@ import pandas as pd
 
 warnings.simplefilter("ignore")
 from rgbkit.io.lamost import read_many
-from rgbkit.catalog import score_spectra, _finish, DomainRules, OOD
+from rgbkit.catalog import score_spectra, DomainRules, OOD
+from rgbkit.catalog.domain import finish
 from rgbkit import datasets
 from rgbkit.io.labels import crossmatch, normalise_designation, read_labels
 from rgbkit.labelfit import fit_labels
@@ -26,7 +27,7 @@ def old_rule(df):  # the Mg b / Ca 4227 rule before (HOT/COOL as flagged now)
     return (df.objclass.str.upper() == "STAR") & ~hot & ~cool & ~(df.ew_mgb > 4.0) & ~(df.ew_ca4227 > 5.0) & np.isfinite(df.ew_mgb)
 
 def sweep(df, thr):
-    return _finish(df.copy(), DomainRules(dwarf_logg=thr))["giant"].to_numpy(bool)
+    return finish(df.copy(), DomainRules(dwarf_logg=thr))["giant"].to_numpy(bool)
 
 # real DR1 with LASP
 sp, _ = read_many(SHARED / "lamost" / "dr1", progress=False)
@@ -64,7 +65,7 @@ print("  giant flag among giants", dd.giant[gi].mean(), "median Mg b", dd.ew_mgb
 hi = gi & (v.feh > 0.2).to_numpy()
 print(f"  metal-rich ([Fe/H]>0.2) giants n {hi.sum()}: new DWARF {dw[hi].mean():.3f}, old EW-dwarf {((dd.ew_mgb > 4) | (dd.ew_ca4227 > 5))[hi].mean():.3f}")
 for thr in (3.5, 3.6, 3.7):
-    print(f"  thr {thr}: giants flagged DWARF {((_finish(dd.copy(), DomainRules(dwarf_logg=thr)).ood_flags & 64) > 0)[gi].mean():.3f}")
+    print(f"  thr {thr}: giants flagged DWARF {((finish(dd.copy(), DomainRules(dwarf_logg=thr)).ood_flags & 64) > 0)[gi].mean():.3f}")
 d = dd.logg_fit - v.logg.to_numpy()
 print(f"  logg resid giants: med {np.median(d[gi]):+.2f} MAD {1.4826*np.median(np.abs(d[gi]-np.median(d[gi]))):.2f}; feh resid {np.median(dd.feh_fit[gi]-v.feh.to_numpy()[gi]):+.2f}; teff {np.median(dd.teff_fit[gi]-v.teff.to_numpy()[gi]):+.0f}")
 

@@ -10,9 +10,9 @@ Reuse: the network is :class:`~rgbkit.models.densenet.DenseNet1D` with
 ``head="classification"``; the folder format (card.json + one safetensors
 file per member + history.json) and its checks are those of
 :class:`~rgbkit.ensemble.Ensemble`, which :class:`Classifier` subclasses.
-The training loop is written here because :func:`rgbkit.train.train_member`
-trains regression heads only; it reuses that module's input checks,
-batched inference and :class:`~rgbkit.train.TrainConfig`.
+Training is :mod:`rgbkit.train`'s one learner with :class:`ClassificationTask`
+(cross-entropy, keep the lowest validation loss) and :meth:`Ensemble.fit`'s
+member loop; only the task's pieces differ.
 
 Metrics (RGB is the class one wants to select):
 
@@ -23,10 +23,7 @@ Paper, averaged model: validation 0.4% / 98.0%, independent test 0.9% / 66.2%.
 """
 from __future__ import annotations
 
-import copy
-import hashlib
 import math
-import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
@@ -36,9 +33,9 @@ import torch
 from torch import nn
 
 from . import metrics
-from .ensemble import PACKED_BATCH, PRETRAINED_DIR, Ensemble, _split, data_hash
+from .ensemble import PRETRAINED_DIR, Ensemble
 from .models.densenet import DenseNet1D, DenseNetConfig, small_config
-from .train import TargetScaler, TrainConfig, _as_input, _predict_z, resolve_device
+from .train import MemberResult, TargetScaler, TrainConfig, check_training_data, fit_network
 
 __all__ = ["RGB", "RC", "CLASS_NAMES", "TARGET", "PAPER", "as_labels", "ClassTrainResult", "ClassPrediction",
            "train_classifier_member", "Classifier", "classification_metrics", "threshold_curve",
@@ -80,32 +77,45 @@ def as_labels(y) -> np.ndarray:
     raise ValueError(f"cannot read class labels of dtype {a.dtype}")
 
 
-@dataclass
-class ClassTrainResult:
-    """A trained classifier member: ``model`` holds the best epoch's weights (on CPU)."""
+@dataclass(kw_only=True)
+class ClassTrainResult(MemberResult):
+    """A trained classifier member (kept: the lowest validation loss)."""
 
-    model: DenseNet1D
-    history: dict[str, list]
-    best_epoch: int
-    epochs_run: int
-    stop_reason: str
-    seed: int
     best_val_loss: float = math.nan
     best_val_accuracy: float = math.nan
-    seconds: float = 0.0
 
 
-def train_classifier_member(
-    X_train: np.ndarray,
-    y_train,
-    X_val: np.ndarray,
-    y_val,
-    model_config: DenseNetConfig | None = None,
-    train_config: TrainConfig | None = None,
-    callback: Callable[[int, dict], bool | None] | None = None,
-    progress: bool = True,
-    desc: str = "classifier",
-) -> ClassTrainResult:
+class ClassificationTask:
+    """Cross-entropy on class indices; keep the epoch with the lowest validation loss."""
+
+    train_keys = ("train_accuracy",)
+    val_keys = ("val_accuracy", "val_contamination", "val_completeness")
+    score_key = "val_loss"
+    loss_name, selection = "cross_entropy", "lowest validation loss"
+
+    def __init__(self, y_val: np.ndarray):
+        self.loss_fn = nn.CrossEntropyLoss()
+        self.y_val = y_val
+
+    @staticmethod
+    def targets(y) -> torch.Tensor:
+        return torch.from_numpy(as_labels(y))
+
+    @staticmethod
+    def batch_sums(logits: torch.Tensor, t: torch.Tensor) -> dict:
+        return {"train_accuracy": int((logits.argmax(1) == t).sum())}
+
+    def val_metrics(self, logits: torch.Tensor) -> dict:
+        pred = logits.argmax(1).numpy()
+        return {"val_accuracy": float(np.mean(pred == self.y_val)),
+                "val_contamination": metrics.contamination(self.y_val, pred, positive=RGB),
+                "val_completeness": metrics.completeness(self.y_val, pred, positive=RGB)}
+
+
+def train_classifier_member(X_train: np.ndarray, y_train, X_val: np.ndarray, y_val,
+                            model_config: DenseNetConfig | None = None, train_config: TrainConfig | None = None,
+                            callback: Callable[[int, dict], bool | None] | None = None, progress: bool = True,
+                            desc: str = "classifier") -> ClassTrainResult:
     """Train one 2-class network; keep the epoch with the lowest validation cross-entropy.
 
     Args:
@@ -117,90 +127,18 @@ def train_classifier_member(
             ``patience`` stops after that many epochs without a lower validation loss.
         callback: ``callback(epoch, history)`` after every epoch; True stops.
     """
-    from tqdm.auto import tqdm
-
-    mc = replace(model_config if model_config is not None else small_config(),
-                 head="classification", num_classes=2)
+    mc = _classifier_config(model_config)
     tc = train_config if train_config is not None else default_train_config()
-    Xt, Xv = _as_input(X_train, "X_train", mc), _as_input(X_val, "X_val", mc)
-    yt, yv = torch.from_numpy(as_labels(y_train)), torch.from_numpy(as_labels(y_val))
-    if len(yt) != len(Xt) or len(yv) != len(Xv):
-        raise ValueError(f"X/y lengths differ: train {len(Xt)}/{len(yt)}, val {len(Xv)}/{len(yv)}")
-    if len(Xt) == 0 or len(Xv) == 0:
-        raise ValueError("empty training or validation set")
+    yt, yv = ClassificationTask.targets(y_train), ClassificationTask.targets(y_val)
+    Xt, Xv = check_training_data(X_train, yt, X_val, yv, mc)
+    task = ClassificationTask(yv.numpy())
+    r = fit_network(Xt, yt, Xv, yv, task, mc, tc, callback, progress, desc)
+    return ClassTrainResult(**r.member_fields(tc.seed), best_val_loss=r.best.get("val_loss", math.inf),
+                            best_val_accuracy=r.best.get("val_accuracy", math.nan))
 
-    device = resolve_device(tc.device)
-    torch.manual_seed(tc.seed)
-    model = DenseNet1D(mc)
-    if getattr(mc, "standardize_input", False):
-        model.set_input_scaling(Xt)  # per-pixel mean/spread of the training spectra, as rgbkit.train does
-    model = model.to(device)
-    gen = torch.Generator().manual_seed(tc.seed)
-    opt = torch.optim.Adam(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
-    schedule = getattr(tc, "lr_schedule", "constant")
-    if schedule not in ("constant", "cosine"):
-        raise ValueError(f"lr_schedule must be 'constant' or 'cosine', got {schedule!r}")
-    sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=tc.epochs, eta_min=tc.lr / 20)
-             if schedule == "cosine" else None)
-    loss_fn = nn.CrossEntropyLoss()
-    Xt_d, yt_d = Xt.to(device), yt.to(device)
 
-    keys = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy",
-            "val_contamination", "val_completeness", "seconds")
-    history: dict[str, list] = {k: [] for k in keys}
-    best_loss, best_acc, best_epoch, best_state = math.inf, math.nan, 0, None
-    stop_reason, since_best = "max_epochs", 0
-    t0 = time.perf_counter()
-    bar = tqdm(range(1, tc.epochs + 1), desc=desc, disable=not progress, leave=False)
-    for epoch in bar:
-        te = time.perf_counter()
-        model.train()
-        perm = torch.randperm(len(Xt), generator=gen).to(device)
-        total, correct, count = 0.0, 0, 0
-        for i in range(0, len(perm), tc.batch_size):
-            idx = perm[i:i + tc.batch_size]
-            if len(idx) < 2:  # BatchNorm needs 2+ samples in training mode
-                continue
-            logits = model(Xt_d[idx])
-            loss = loss_fn(logits, yt_d[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += loss.item() * len(idx)
-            correct += int((logits.argmax(1) == yt_d[idx]).sum())
-            count += len(idx)
-        if sched is not None:
-            sched.step()
-        logits_v = _predict_z(model, Xv, tc.eval_batch_size, device)
-        val_loss = float(loss_fn(logits_v, yv))
-        pred = logits_v.argmax(1).numpy()
-        row = (epoch, total / max(count, 1), correct / max(count, 1), val_loss,
-               float(np.mean(pred == yv.numpy())),
-               metrics.contamination(yv.numpy(), pred, positive=RGB),
-               metrics.completeness(yv.numpy(), pred, positive=RGB), time.perf_counter() - te)
-        for k, v in zip(keys, row):
-            history[k].append(int(v) if k == "epoch" else float(v))
-        if val_loss < best_loss:
-            best_loss, best_acc, best_epoch, since_best = val_loss, history["val_accuracy"][-1], epoch, 0
-            best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
-        else:
-            since_best += 1
-        bar.set_postfix(loss=f"{val_loss:.4f}", acc=f"{history['val_accuracy'][-1]:.3f}", best=best_epoch)
-        if callback is not None and callback(epoch, history):
-            stop_reason = "callback"
-            break
-        if tc.patience is not None and since_best >= tc.patience:
-            stop_reason = "early_stopping"
-            break
-    bar.close()
-    model = model.cpu()
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    model.eval()
-    return ClassTrainResult(model=model, history=history, best_epoch=best_epoch,
-                            epochs_run=len(history["epoch"]), stop_reason=stop_reason, seed=tc.seed,
-                            best_val_loss=best_loss, best_val_accuracy=best_acc,
-                            seconds=time.perf_counter() - t0)
+def _classifier_config(model_config: DenseNetConfig | None) -> DenseNetConfig:
+    return replace(model_config if model_config is not None else small_config(), head="classification", num_classes=2)
 
 
 @dataclass
@@ -279,132 +217,47 @@ class Classifier(Ensemble):
                  f"completeness={100 * m['completeness']:.1f}%") if "completeness" in m else ""
         return f"Classifier(members={len(self)}{extra})"
 
+    # Ensemble.fit does the training; these are the classifier's pieces of it.
     @classmethod
-    def fit(cls, X, y, *, n_members: int = 5, model_config: DenseNetConfig | None = None,
-            train_config: TrainConfig | None = None, X_val=None, y_val=None, val_fraction: float = 0.2,
-            split_seed: int = 0, seed: int = 0, preprocessing: dict | None = None,
-            data_name: str | None = None, callback=None, progress: bool = True, packed: bool = False,
-            **_ignored) -> "Classifier":
-        """Train ``n_members`` classifiers with seeds ``seed, seed+1, ...``.
+    def _fit_target(cls, target):
+        if target not in (None, TARGET):
+            raise ValueError(f"a Classifier's target is {TARGET!r}, not {target!r}")
+        return TARGET
 
-        Without ``X_val``/``y_val`` the data are split 8:2 at random (as in the
-        paper). ``callback(member, epoch, history)``: True stops training.
-        ``packed``: all members at once as one network (see :meth:`Ensemble.fit`).
-        """
-        from tqdm.auto import tqdm
+    _task = ClassificationTask
+    _labels = staticmethod(as_labels)
+    _train_member = staticmethod(train_classifier_member)
+    _member_postfix = staticmethod(lambda r: {"loss": f"{r.best_val_loss:.3f}"})
+    _fit_model_config = staticmethod(lambda mc: _classifier_config(mc))
+    _default_train_config = staticmethod(lambda target: default_train_config())
+    _card_drop = ("seed", "device", "target_transform", "huber_delta")
+    _card_tail: dict = {}
+    _data_counts = staticmethod(lambda yt, yv: {"n_train_rgb": int(np.sum(yt == RGB)), "n_val_rgb": int(np.sum(yv == RGB))})
+    _member_scores = staticmethod(lambda r: {"val_loss": r.best_val_loss, "val_accuracy": r.best_val_accuracy})
+    _card_head = staticmethod(lambda target, mc, results: {"kind": "rgbkit.Classifier", "classes": list(CLASS_NAMES)})
 
-        if n_members < 1:
-            raise ValueError(f"n_members must be >= 1, got {n_members}")
-        mc = replace(model_config if model_config is not None else small_config(),
-                     head="classification", num_classes=2)
-        tc = train_config if train_config is not None else default_train_config()
-        X = np.asarray(X, dtype=np.float32)
-        y = as_labels(y)
-        if len(X) != len(y):
-            raise ValueError(f"X and y lengths differ: {len(X)} vs {len(y)}")
-        if (X_val is None) != (y_val is None):
-            raise ValueError("give both X_val and y_val, or neither")
-        if X_val is None:
-            itr, iva = _split(len(X), val_fraction, split_seed)
-            Xt, yt, Xv, yv = X[itr], y[itr], X[iva], y[iva]
-            split = {"method": "random", "val_fraction": val_fraction, "seed": split_seed,
-                     "val_index_sha256": hashlib.sha256(iva.astype(np.int64).tobytes()).hexdigest()}
-        else:
-            Xt, yt = X, y
-            Xv, yv = np.asarray(X_val, dtype=np.float32), as_labels(y_val)
-            split = {"method": "given"}
-        results: list[ClassTrainResult] = []
-        stop = False
-        if packed:
-            from .packed_train import train_members_packed
-
-            results = train_members_packed(Xt, yt, Xv, yv, [seed + i for i in range(n_members)], mc, tc,
-                                           task="classification", callback=callback, progress=progress,
-                                           desc="classifier ensemble")
-        outer = tqdm(range(0 if packed else n_members), desc="classifier ensemble",
-                     disable=not progress or n_members == 1)
-        for i in outer:
-            cb = None
-            if callback is not None:
-                def cb(epoch, history, _i=i):
-                    nonlocal stop
-                    stop = bool(callback(_i, epoch, history))
-                    return stop
-            r = train_classifier_member(Xt, yt, Xv, yv, mc, replace(tc, seed=seed + i), callback=cb,
-                                        progress=progress, desc=f"member {i}")
-            results.append(r)
-            outer.set_postfix(loss=f"{r.best_val_loss:.3f}")
-            if stop:
-                break
-        outer.close()
-        card = {
-            "kind": "rgbkit.Classifier",
-            "classes": list(CLASS_NAMES),
-            "training": {**{k: v for k, v in tc.to_dict().items() if k not in ("seed", "device", "target_transform",
-                                                                             "huber_delta")},
-                         "loss": "cross_entropy", "optimizer": "adam", "selection": "lowest validation loss",
-                         "members_packed": bool(packed)},
-            "preprocessing": preprocessing,
-            "data": {"name": data_name, "sha256": data_hash(Xt, yt), "n_train": int(len(Xt)),
-                     "n_val": int(len(Xv)), "n_train_rgb": int(np.sum(yt == RGB)),
-                     "n_val_rgb": int(np.sum(yv == RGB)), "val_sha256": data_hash(Xv, yv), "split": split},
-            "members": [{"seed": r.seed, "best_epoch": r.best_epoch, "epochs_run": r.epochs_run,
-                         "stop_reason": r.stop_reason, "val_loss": r.best_val_loss,
-                         "val_accuracy": r.best_val_accuracy, "train_seconds": round(r.seconds, 1)}
-                        for r in results],
-        }
-        clf = cls([r.model for r in results], card=card, histories=[r.history for r in results], device=tc.device)
-        clf.evaluate(Xv, yv, name="val")
-        return clf
+    @classmethod
+    def _from_results(cls, results, target, card, tc):
+        return cls([r.model for r in results], card=card, histories=[r.history for r in results], device=tc.device)
 
     def predict(self, X, batch_size: int = 1024, method: str = "packed", progress: bool = False) -> ClassPrediction:
         """Averaged P(RGB) for preprocessed spectra ``(n, 64, 64)`` float32.
 
-        ``method``: "packed" (all members as one fused network) or "loop"; same numbers.
+        ``method``: as for :meth:`Ensemble.predict`; the same numbers either way.
         """
         from tqdm.auto import tqdm
 
-        c = self.model_config
-        X = np.asarray(X)
-        if X.ndim == 2 and X.shape[1] == c.in_channels * c.length:
-            X = X.reshape(len(X), c.in_channels, c.length)
-        if X.ndim != 3 or X.shape[1:] != (c.in_channels, c.length):
-            raise ValueError(f"expected preprocessed spectra (n, {c.in_channels}, {c.length}), got {X.shape}")
-        Xt = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
-        net = self.packed_network() if method == "packed" else None
-        if net is not None:
-            batch_size = min(batch_size, PACKED_BATCH)
-        for m in self.members:
-            m.to(self.device).eval()
+        method, batch_size = self._method(method, batch_size)
+        Xt = self._inputs(X)
         out = []
         with torch.inference_mode():
             for i in tqdm(range(0, len(Xt), batch_size), disable=not progress, desc="classify"):
                 xb = Xt[i:i + batch_size].to(self.device)
                 # members' softmax probabilities, averaged (the paper's model averaging)
-                logits = net(xb) if net is not None else torch.stack([m(xb) for m in self.members])
-                out.append(torch.softmax(logits.float(), 2)[:, :, RGB].cpu())
+                out.append(torch.softmax(self._forward_z(xb, method).float(), 2)[:, :, RGB].cpu())
         members = torch.cat(out, 1).double().numpy() if out else np.empty((len(self), 0))
         std = members.std(0, ddof=1) if len(self) > 1 else np.zeros(members.shape[1])
         return ClassPrediction(p_rgb=members.mean(0), p_rgb_std=std, members=members)
-
-    def predict_spectra(self, spectra, batch_size: int = 1024, progress: bool = False):
-        """Preprocess spectra with the card's settings, then classify: ``(prediction, prep)``.
-
-        Rows the preprocessing dropped get NaN probabilities (see ``prep.reasons``).
-        """
-        from .preprocess import Preprocessor
-
-        if self.preprocessing is None:
-            raise ValueError(f"{self!r} has no preprocessing settings in its card; "
-                             "preprocess the spectra yourself and call predict()")
-        prep = Preprocessor.from_config(self.preprocessing).run_spectra(list(spectra), progress=progress)
-        p = self.predict(prep.X[prep.ok], batch_size=batch_size)
-        full = np.full((len(self), len(prep.ok)), np.nan)
-        full[:, prep.ok] = p.members
-        f1 = np.full(len(prep.ok), np.nan)
-        f2 = f1.copy()
-        f1[prep.ok], f2[prep.ok] = p.p_rgb, p.p_rgb_std
-        return ClassPrediction(f1, f2, full), prep
 
     def is_rgb(self, X, threshold: float = 0.5) -> np.ndarray:
         """Boolean mask of the spectra called RGB (averaged P(RGB) >= threshold)."""

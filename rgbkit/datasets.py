@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from . import simulate as sim
+from .config import cache_dir  # noqa: F401  (rgbkit.datasets.cache_dir, as before)
 
 LABEL_COLUMNS = ["obsid", "designation", "teff", "logg", "feh", "alpha_fe", "c_n", "mass", "mass_err",
                  "age", "age_err", "evstate", "snr", "mass_true", "age_true"]
@@ -44,11 +45,6 @@ CLUSTERS = {  # name: (stand-in for, age Gyr, [Fe/H], RV km/s, ra, dec, n_rgb, n
     "Berkeley32-like": ("Berkeley 32", 6.0, -0.3, 106.0, 104.53, 6.43, 20, 8, 15),
     "NGC2420-like": ("NGC 2420", 3.3, -0.2, 74.0, 114.60, 21.57, 20, 8, 15),
 }
-
-
-def cache_dir() -> Path:
-    """``$RGBKIT_CACHE`` or ``~/.cache/rgbkit``."""
-    return Path(os.environ.get("RGBKIT_CACHE") or Path.home() / ".cache" / "rgbkit")
 
 
 @dataclass
@@ -327,3 +323,24 @@ def write_survey(folder, n: int = 1000, layout: str = "dr7", chunk_size: int = 2
     for s in load_survey(n, chunk_size, seed):
         paths += s.write_fits(folder, layout=layout, progress=progress, gzip=gzip)
     return paths
+
+
+def demo_training_arrays(progress: bool = True) -> dict:
+    """The demo set preprocessed with the paper's settings and split as ``load_demo`` says.
+
+    Returns a dict: ``X_train``, ``X_val`` (float32 (n, 64, 64)), ``labels_train``,
+    ``labels_val`` (DataFrames, rows matching X), ``preprocessing`` (the
+    Preprocessor config), ``dropped`` (spectra refused by preprocessing).
+    Spectra the preprocessing drops (e.g. the 6300-6850 A gap) are left out.
+    """
+    from .preprocess import Preprocessor
+
+    d = load_demo(progress=progress)
+    pre = Preprocessor()
+    res = pre.run(d.wavelength, d.flux, z=d.z if pre.rest_frame else None, progress=progress)
+    tr = np.intersect1d(d.train_idx, np.flatnonzero(res.ok))
+    va = np.intersect1d(d.val_idx, np.flatnonzero(res.ok))
+    return {"X_train": res.X[tr], "X_val": res.X[va],
+            "labels_train": d.labels.iloc[tr].reset_index(drop=True),
+            "labels_val": d.labels.iloc[va].reset_index(drop=True),
+            "preprocessing": pre.config, "dropped": int((~res.ok).sum()), "n_total": len(d)}

@@ -1,5 +1,9 @@
 """Ensembles of DenseNet-BC regressors: train, save, load, predict mean and spread.
 
+Why ~460 lines in one module: the folder format (save) and its checks (load)
+must be read together, and fit/predict are the class's two other halves;
+training itself lives in :mod:`rgbkit.train`.
+
 Model averaging as in the paper (Section 4.2): N members trained on the same
 split with different seeds; the prediction is the members' mean and the
 uncertainty their standard deviation (optionally scaled by a factor fitted
@@ -22,7 +26,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -30,10 +34,14 @@ import numpy as np
 import torch
 
 from . import metrics
+from .config import PRETRAINED_DIR
+from .errors import FileFormatError
+from .io.files import sha256_file
 from .models.densenet import DenseNet1D, DenseNetConfig, small_config
-from .train import DEFAULT_EPOCHS, TargetScaler, TrainConfig, resolve_device, train_member
+from .train import (DEFAULT_EPOCHS, RegressionTask, TargetScaler, TrainConfig, resolve_device, split_train_val, train_member,
+                    train_members)
 
-__all__ = ["Ensemble", "Prediction", "ModelFormatError", "MODEL_FORMAT_VERSION", "UNITS",
+__all__ = ["Ensemble", "Prediction", "predict_rows", "ModelFormatError", "MODEL_FORMAT_VERSION", "UNITS",
            "load_pretrained", "data_hash", "PRETRAINED_DIR"]
 
 MODEL_FORMAT_VERSION = 1
@@ -43,16 +51,16 @@ PACKED_BATCH = 256
 """Largest batch of one packed (all-members) forward pass in :meth:`Ensemble.predict`."""
 CARD = "card.json"
 HISTORY = "history.json"
-PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
 
 
-class ModelFormatError(ValueError):
+class ModelFormatError(FileFormatError):
     """A model folder that cannot be used: missing files, tampered, wrong version or target."""
 
-    def __init__(self, folder, reason: str):
-        self.folder = str(folder)
-        self.reason = reason
-        super().__init__(f"model folder {self.folder}: {reason}")
+    what = "model folder"
+
+    @property
+    def folder(self) -> str:
+        return self.path
 
 
 @dataclass
@@ -71,14 +79,6 @@ class Prediction:
     units: str
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def data_hash(X: np.ndarray, y: np.ndarray | None = None) -> str:
     """sha256 of the float32 inputs (and float64 targets): identifies a training set."""
     h = hashlib.sha256(np.ascontiguousarray(X, dtype=np.float32).tobytes())
@@ -87,12 +87,35 @@ def data_hash(X: np.ndarray, y: np.ndarray | None = None) -> str:
     return h.hexdigest()
 
 
-def _split(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    if not 0 < val_fraction < 1:
-        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
-    perm = np.random.default_rng(seed).permutation(n)
-    n_val = max(1, int(round(n * val_fraction)))
-    return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+def _float_targets(y) -> np.ndarray:
+    return np.asarray(y, dtype=np.float64).ravel()
+
+
+def predict_rows(model, X: np.ndarray, ok: np.ndarray, batch_size: int | None = None, progress: bool = False):
+    """``model.predict`` on the rows of ``X`` where ``ok``, returned for every row (NaN where not ``ok``).
+
+    The one path from preprocessed rows to per-input predictions: used by
+    :meth:`Ensemble.predict_spectra` (and so the classifier's), ``rgbkit
+    predict`` and the catalog. ``model``: an :class:`Ensemble`, a
+    :class:`~rgbkit.classify.Classifier`, or any object whose ``predict(X)``
+    returns an object of arrays (its per-row arrays are spread out; other fields kept).
+    """
+    ok = np.asarray(ok, bool)
+    kw = {} if batch_size is None else {"batch_size": batch_size}
+    if progress:
+        kw["progress"] = True
+    p = model.predict(X[ok], **kw)
+    n_ok = int(ok.sum())
+
+    def full(a):
+        if not isinstance(a, np.ndarray) or a.ndim == 0 or a.shape[-1] != n_ok:
+            return a
+        out = np.full(a.shape[:-1] + ok.shape, np.nan)
+        out[..., ok] = a
+        return out
+
+    fields = {k: full(v) for k, v in vars(p).items()}
+    return type(p)(**fields)
 
 
 class Ensemble:
@@ -137,7 +160,7 @@ class Ensemble:
         cls,
         X: np.ndarray,
         y: np.ndarray,
-        target: str,
+        target: str | None = None,
         *,
         n_members: int = 5,
         model_config: DenseNetConfig | None = None,
@@ -158,9 +181,10 @@ class Ensemble:
 
         Args:
             X, y: preprocessed spectra ``(n, 64, 64)`` and targets in physical
-                units. Without ``X_val``/``y_val`` they are split 8:2 at random
+                units (a classifier: labels). Without ``X_val``/``y_val`` they are split 8:2 at random
                 (``val_fraction``, ``split_seed``), as in the paper.
-            target: "age" or "mass" (sets units and the default epochs 450/350).
+            target: "age" or "mass" (sets units and the default epochs 450/350);
+                a :class:`~rgbkit.classify.Classifier` needs none.
             model_config: architecture (default ``small_config()``).
             train_config: per-member settings; its ``seed`` is replaced per member.
             preprocessing: the ``Preprocessor.config`` dict that made ``X``,
@@ -173,74 +197,71 @@ class Ensemble:
                 and no further members are trained.
             packed: train all members at once as one network
                 (:func:`rgbkit.packed_train.train_members_packed`: each its own
-                seed, data order and best epoch; 1.5-2x faster on a CPU). The
+                seed, data order and best epoch; faster on a CPU). The
                 callback then comes for every member after every epoch and
                 True stops all members.
         """
-        from tqdm.auto import tqdm
-
         if n_members < 1:
             raise ValueError(f"n_members must be >= 1, got {n_members}")
-        mc = model_config if model_config is not None else small_config()
-        tc = train_config if train_config is not None else TrainConfig(epochs=DEFAULT_EPOCHS.get(target, 450))
-        X = np.asarray(X, dtype=np.float32)
-        y = np.asarray(y, dtype=np.float64).ravel()
-        if (X_val is None) != (y_val is None):
-            raise ValueError("give both X_val and y_val, or neither")
-        if X_val is None:
-            itr, iva = _split(len(X), val_fraction, split_seed)
-            Xt, yt, Xv, yv = X[itr], y[itr], X[iva], y[iva]
-            split = {"method": "random", "val_fraction": val_fraction, "seed": split_seed,
-                     "val_index_sha256": hashlib.sha256(iva.astype(np.int64).tobytes()).hexdigest()}
-        else:
-            Xt, yt = X, y
-            Xv, yv = np.asarray(X_val, dtype=np.float32), np.asarray(y_val, dtype=np.float64).ravel()
-            split = {"method": "given"}
-        results = []
-        stop = False
+        target = cls._fit_target(target)
+        mc = cls._fit_model_config(model_config)
+        tc = train_config if train_config is not None else cls._default_train_config(target)
+        Xt, yt, Xv, yv, split = split_train_val(X, y, X_val, y_val, val_fraction, split_seed, cls._labels)
         if packed:
             from .packed_train import train_members_packed
 
             results = train_members_packed(Xt, yt, Xv, yv, [seed + i for i in range(n_members)], mc, tc,
                                            callback=callback, progress=progress, desc=f"{target} ensemble")
-        outer = tqdm(range(0 if packed else n_members), desc=f"{target} ensemble",
-                     disable=not progress or n_members == 1)
-        for i in outer:
-            cb = None
-            if callback is not None:
-                def cb(epoch, history, _i=i):
-                    nonlocal stop
-                    stop = bool(callback(_i, epoch, history))
-                    return stop
-            r = train_member(Xt, yt, Xv, yv, mc, replace(tc, seed=seed + i), callback=cb,
-                             progress=progress, desc=f"member {i}")
-            results.append(r)
-            outer.set_postfix(M2=f"{r.best_val_m2:.2f}%")
-            if stop:
-                break
-        outer.close()
+        else:
+            results = train_members(lambda c, cb, desc: cls._train_member(Xt, yt, Xv, yv, mc, c, callback=cb,
+                                                                          progress=progress, desc=desc),
+                                    n_members, tc, seed, callback, progress, desc=f"{target} ensemble",
+                                    postfix=cls._member_postfix)
         card = {
-            "format_version": MODEL_FORMAT_VERSION,
-            "kind": "rgbkit.Ensemble",
-            "target": target,
-            "units": UNITS.get(target, ""),
-            "architecture": mc.to_dict(),
-            "target_scaler": results[0].scaler.to_dict(),
-            "training": {**{k: v for k, v in tc.to_dict().items() if k not in ("seed", "device")},
-                         "loss": "huber", "optimizer": "adam", "selection": "lowest validation M2",
+            **cls._card_head(target, mc, results),
+            "training": {**{k: v for k, v in tc.to_dict().items() if k not in cls._card_drop},
+                         "loss": cls._task.loss_name, "optimizer": "adam", "selection": cls._task.selection,
                          "members_packed": bool(packed)},
             "preprocessing": preprocessing,
-            "data": {"name": data_name, "sha256": data_hash(Xt, yt), "n_train": int(len(Xt)),
-                     "n_val": int(len(Xv)), "val_sha256": data_hash(Xv, yv), "split": split},
+            "data": {"name": data_name, "sha256": data_hash(Xt, yt), "n_train": int(len(Xt)), "n_val": int(len(Xv)),
+                     **cls._data_counts(yt, yv), "val_sha256": data_hash(Xv, yv), "split": split},
             "members": [{"seed": r.seed, "best_epoch": r.best_epoch, "epochs_run": r.epochs_run,
-                         "stop_reason": r.stop_reason, "val_m1": r.best_val_m1, "val_m2": r.best_val_m2,
-                         "train_seconds": round(r.seconds, 1)} for r in results],
-            "spread_scale": 1.0,
+                         "stop_reason": r.stop_reason, **cls._member_scores(r), "train_seconds": round(r.seconds, 1)}
+                        for r in results],
+            **cls._card_tail,
         }
-        ens = cls([r.model for r in results], results[0].scaler, target, card,
-                  [r.history for r in results], device=tc.device)
-        ens.evaluate(Xv, yv, calibrate=calibrate)
-        return ens
+        model = cls._from_results(results, target, card, tc)
+        model.evaluate(Xv, yv, calibrate=calibrate)
+        return model
+
+    # What a subclass (the classifier) changes in fit: the task's pieces.
+    _task = RegressionTask
+    _labels = staticmethod(_float_targets)
+    _train_member = staticmethod(train_member)
+    _member_postfix = staticmethod(lambda r: {"M2": f"{r.best_val_m2:.2f}%"})
+    _fit_model_config = staticmethod(lambda mc: mc if mc is not None else small_config())
+    _default_train_config = staticmethod(lambda target: TrainConfig(epochs=DEFAULT_EPOCHS.get(target, 450)))
+    _card_drop = ("seed", "device")
+    _card_tail = {"spread_scale": 1.0}
+    _data_counts = staticmethod(lambda yt, yv: {})
+    _member_scores = staticmethod(lambda r: {"val_m1": r.best_val_m1, "val_m2": r.best_val_m2})
+
+    @classmethod
+    def _fit_target(cls, target):
+        if target is None:
+            raise TypeError("Ensemble.fit needs a target: 'age' or 'mass'")
+        return target
+
+    @staticmethod
+    def _card_head(target, mc, results) -> dict:
+        return {"format_version": MODEL_FORMAT_VERSION, "kind": "rgbkit.Ensemble", "target": target,
+                "units": UNITS.get(target, ""), "architecture": mc.to_dict(),
+                "target_scaler": results[0].scaler.to_dict()}
+
+    @classmethod
+    def _from_results(cls, results, target, card, tc):
+        return cls([r.model for r in results], results[0].scaler, target, card,
+                   [r.history for r in results], device=tc.device)
 
     def evaluate(self, X_val: np.ndarray, y_val: np.ndarray, calibrate: bool = False) -> dict:
         """Ensemble and member M1/M2 and 68% coverage on a labelled set; stored in the card.
@@ -303,7 +324,7 @@ class Ensemble:
         return cached[1]
 
     def _forward_z(self, xb: torch.Tensor, method: str) -> torch.Tensor:
-        """(n_members, batch) network outputs for one batch."""
+        """(n_members, batch[, classes]) network outputs for one batch."""
         if method == "packed":
             return self.packed_network()(xb)
         if method == "vmap":
@@ -314,34 +335,42 @@ class Ensemble:
                         in_dims=(0, 0, None))(params, buffers, xb)
         return torch.stack([m(xb) for m in self.members])
 
-    def predict(self, X: np.ndarray, batch_size: int = 1024, method: str = "packed",
-                progress: bool = False) -> Prediction:
-        """Mean and spread over members for preprocessed spectra ``(n, 64, 64)`` float32.
-
-        ``method``: "packed" (all members as one fused network, see
-        :meth:`packed_network`; falls back to "loop" when the members cannot
-        be packed), "loop" (one member after another per batch) or "vmap"
-        (members stacked with ``torch.func``); all give the same numbers to
-        float32 rounding.
-        """
-        from tqdm.auto import tqdm
-
+    def _inputs(self, X) -> torch.Tensor:
+        """Checked network inputs (n, channels, length) as a tensor; members moved to the device in eval mode."""
         c = self.model_config
         X = np.asarray(X)
         if X.ndim == 2 and X.shape[1] == c.in_channels * c.length:
             X = X.reshape(len(X), c.in_channels, c.length)
         if X.ndim != 3 or X.shape[1:] != (c.in_channels, c.length):
             raise ValueError(f"expected preprocessed spectra (n, {c.in_channels}, {c.length}), got {X.shape}")
-        if method not in ("packed", "loop", "vmap"):
-            raise ValueError(f"method must be 'packed', 'loop' or 'vmap', got {method!r}")
-        Xt = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
-        if method == "packed":
-            if self.packed_network() is None:
-                method = "loop"
-            else:  # a few hundred spectra per call keep the N-member activations in cache
-                batch_size = min(batch_size, PACKED_BATCH)
         for m in self.members:
             m.to(self.device).eval()
+        return torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
+
+    def _method(self, method: str, batch_size: int) -> tuple[str, int]:
+        """The forward method really used ("packed" falls back to "loop") and its batch size."""
+        if method not in ("packed", "loop", "vmap"):
+            raise ValueError(f"method must be 'packed', 'loop' or 'vmap', got {method!r}")
+        if method == "packed":
+            if self.packed_network() is None:
+                return "loop", batch_size
+            # a few hundred spectra per call keep the N members' activations in cache
+            return method, min(batch_size, PACKED_BATCH)
+        return method, batch_size
+
+    def predict(self, X: np.ndarray, batch_size: int = 1024, method: str = "packed",
+                progress: bool = False) -> Prediction:
+        """Mean and spread over members for preprocessed spectra ``(n, 64, 64)`` float32.
+
+        ``method``: "packed" (all members as one fused network, see
+        :meth:`packed_network`; "loop" when the members cannot be packed),
+        "loop" (one member after another per batch) or "vmap" (members
+        stacked with ``torch.func``); all give the same numbers to float32 rounding.
+        """
+        from tqdm.auto import tqdm
+
+        method, batch_size = self._method(method, batch_size)
+        Xt = self._inputs(X)
         out = []
         with torch.inference_mode():
             for i in tqdm(range(0, len(Xt), batch_size), disable=not progress, desc="predict"):
@@ -367,16 +396,7 @@ class Ensemble:
             raise ValueError(f"{self!r} has no preprocessing settings in its card; "
                              "preprocess the spectra yourself and call predict()")
         prep = Preprocessor.from_config(self.preprocessing).run_spectra(list(spectra), progress=progress)
-        return self._scatter(self.predict(prep.X[prep.ok], batch_size=batch_size), prep.ok), prep
-
-    def _scatter(self, p: Prediction, ok: np.ndarray) -> Prediction:
-        """Expand predictions for the rows where ``ok`` to all rows (NaN elsewhere)."""
-        def full(a):
-            out = np.full(a.shape[:-1] + ok.shape, np.nan)
-            out[..., ok] = a
-            return out
-
-        return Prediction(full(p.mean), full(p.std), full(p.std_raw), full(p.members), p.target, p.units)
+        return predict_rows(self, prep.X, prep.ok, batch_size=batch_size), prep
 
     # ------------------------------------------------------------------ disk
     def save(self, folder: str | Path, overwrite: bool = False) -> Path:
@@ -400,7 +420,7 @@ class Ensemble:
             path = folder / name
             state = {k: v.detach().cpu().contiguous() for k, v in m.state_dict().items()}
             save_file(state, str(path), metadata={"target": self.target, "format_version": str(MODEL_FORMAT_VERSION)})
-            info.update(file=name, sha256=_sha256(path))
+            info.update(file=name, sha256=sha256_file(path))
         card["members"] = members
         if self.histories:
             (folder / HISTORY).write_text(json.dumps(self.histories))
@@ -460,7 +480,7 @@ class Ensemble:
             path = folder / name
             if not path.is_file():
                 raise ModelFormatError(folder, f"missing weights file {name}")
-            digest = _sha256(path)
+            digest = sha256_file(path)
             if digest != info.get("sha256"):
                 raise ModelFormatError(folder, f"{name} sha256 {digest[:12]}... differs from the card's "
                                        f"{str(info.get('sha256'))[:12]}... (file changed or corrupted)")

@@ -35,10 +35,10 @@ WINDOWS = ((4050.0, 4450.0), (4450.0, 4850.0), (4850.0, 5250.0), (5250.0, 5650.0
 
 
 class LabelFitter:
-    """Fit (Teff, logg, [Fe/H]) of spectra on a linear grid with :func:`rgbkit.simulate.load_emulator`."""
+    """Fit (Teff, logg, [Fe/H]) of spectra on a linear grid with :func:`rgbkit.emulator.load_emulator`."""
 
     def __init__(self, windows=WINDOWS, deg: int = 2, step: float = 2.0, iters: int = 5, min_pixels: float = 0.5):
-        from .simulate import load_emulator
+        from .emulator import load_emulator
 
         em = load_emulator()
         self.iters, self.min_pixels = int(iters), float(min_pixels)

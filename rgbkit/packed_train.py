@@ -25,18 +25,17 @@ member-by-member training with the same seeds (the statistics do not).
 """
 from __future__ import annotations
 
+import copy
 import math
 import time
 from typing import Callable
 
 import numpy as np
 import torch
-from torch import nn
 
-from . import metrics
 from .models.densenet import DenseNet1D, DenseNetConfig
 from .models.packed import PackedDenseNet1D
-from .train import TargetScaler, TrainConfig, TrainResult, _as_input, resolve_device
+from .train import RegressionTask, TrainConfig, TrainResult, check_training_data, resolve_device
 
 __all__ = ["train_members_packed"]
 
@@ -50,6 +49,28 @@ def _predict_packed(net: PackedDenseNet1D, X: torch.Tensor, batch_size: int, dev
     return torch.cat(out, 1)
 
 
+def _task(mc: DenseNetConfig, y_train, y_val, tc: TrainConfig):
+    """The unified learner's task object (:mod:`rgbkit.train`), targets and the result maker."""
+    if mc.head == "regression":
+        y_train = np.asarray(y_train, dtype=np.float64).ravel()
+        y_val = np.asarray(y_val, dtype=np.float64).ravel()
+        task = RegressionTask(y_train, y_val, tc)
+
+        def result(fields, best):
+            return TrainResult(**fields, scaler=task.scaler, best_val_m1=best.get("val_m1", math.nan),
+                               best_val_m2=best.get("val_m2", math.inf))
+        return task, task.targets(y_train), task.targets(y_val), result
+    from .classify import ClassificationTask, ClassTrainResult
+
+    yt, yv = ClassificationTask.targets(y_train), ClassificationTask.targets(y_val)
+    task = ClassificationTask(yv.numpy())
+
+    def result(fields, best):
+        return ClassTrainResult(**fields, best_val_loss=best.get("val_loss", math.inf),
+                                best_val_accuracy=best.get("val_accuracy", math.nan))
+    return task, yt, yv, result
+
+
 def train_members_packed(
     X_train: np.ndarray,
     y_train,
@@ -58,7 +79,6 @@ def train_members_packed(
     seeds,
     model_config: DenseNetConfig,
     train_config: TrainConfig,
-    task: str = "regression",
     own_order: bool = True,
     callback: Callable[[int, int, dict], bool | None] | None = None,
     progress: bool = True,
@@ -68,8 +88,9 @@ def train_members_packed(
 
     Args:
         X_train, X_val: preprocessed spectra ``(n, 64, 64)``.
-        y_train, y_val: targets in physical units (``task="regression"``) or
-            class indices 0/1 (``task="classification"``).
+        y_train, y_val: targets in physical units (a regression head) or
+            class labels (a classification head, anything
+            :func:`rgbkit.classify.as_labels` reads).
         seeds: one seed per member (initialisation and data order).
         model_config, train_config: as for :func:`rgbkit.train.train_member`
             (``train_config.seed`` is not used; ``seeds`` are).
@@ -90,31 +111,16 @@ def train_members_packed(
     n, mc, tc = len(seeds), model_config, train_config
     if n < 1:
         raise ValueError("need at least one seed")
-    if task not in ("regression", "classification"):
-        raise ValueError(f"task must be 'regression' or 'classification', got {task!r}")
-    if mc.head != task:
-        raise ValueError(f"model_config.head is {mc.head!r} but task is {task!r}")
     if tc.lr_schedule not in ("constant", "cosine"):
         raise ValueError(f"lr_schedule must be 'constant' or 'cosine', got {tc.lr_schedule!r}")
-    Xt, Xv = _as_input(X_train, "X_train", mc), _as_input(X_val, "X_val", mc)
-    if task == "regression":
-        y_train = np.asarray(y_train, dtype=np.float64).ravel()
-        y_val = np.asarray(y_val, dtype=np.float64).ravel()
-        scaler = TargetScaler.fit(y_train, tc.target_transform)
-        yt, yv = torch.from_numpy(scaler.transform(y_train)), torch.from_numpy(scaler.transform(y_val))
-        loss_fn = nn.HuberLoss(delta=tc.huber_delta)
-    else:
-        scaler = None
-        yt, yv = torch.as_tensor(np.asarray(y_train), dtype=torch.int64), torch.as_tensor(np.asarray(y_val), dtype=torch.int64)
-        loss_fn = nn.CrossEntropyLoss()
-    if len(yt) != len(Xt) or len(yv) != len(Xv):
-        raise ValueError(f"X/y lengths differ: train {len(Xt)}/{len(yt)}, val {len(Xv)}/{len(yv)}")
-    if len(Xt) == 0 or len(Xv) == 0:
-        raise ValueError("empty training or validation set")
+    task, tt, tv, make_result = _task(mc, y_train, y_val, tc)
+    Xt, Xv = check_training_data(X_train, tt, X_val, tv, mc)
+    per_loss = copy.copy(task.loss_fn)
+    per_loss.reduction = "none"  # one loss per member: their sum's gradient is each member's own
 
     device = resolve_device(tc.device)
     members = []
-    for s in seeds:  # each member initialised exactly as train_member would
+    for s in seeds:  # each member initialised exactly as the member-by-member learner would
         torch.manual_seed(s)
         m = DenseNet1D(mc)
         if mc.standardize_input:
@@ -127,75 +133,58 @@ def train_members_packed(
     opt = torch.optim.Adam(net.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=tc.epochs, eta_min=tc.lr / 20)
              if tc.lr_schedule == "cosine" else None)
-    Xt_d, yt_d = Xt.to(device), yt.to(device)
+    Xt_d, tt_d = Xt.to(device), tt.to(device)
 
-    if task == "regression":
-        keys = ("epoch", "train_loss", "val_loss", "val_m1", "val_m2", "seconds")
-    else:
-        keys = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy",
-                "val_contamination", "val_completeness", "seconds")
+    keys = ("epoch", "train_loss", *task.train_keys, "val_loss", *task.val_keys, "seconds")
     histories = [{k: [] for k in keys} for _ in range(n)]
-    best = [math.inf] * n
-    best_other = [math.nan] * n
-    best_epoch, since_best = [0] * n, [0] * n
-    running = [True] * n
-    stop_reason = ["max_epochs"] * n
+    best_score, best_epoch, since_best = [math.inf] * n, [0] * n, [0] * n
+    best_rows: list[dict] = [{} for _ in range(n)]
     best_states: list[dict | None] = [None] * n
+    running, stop_reason = [True] * n, ["max_epochs"] * n
     t0 = time.perf_counter()
     bar = tqdm(range(1, tc.epochs + 1), desc=desc, disable=not progress, leave=False)
     for epoch in bar:
         te = time.perf_counter()
         net.train()
-        if own_order:
-            perm = torch.stack([torch.randperm(len(Xt), generator=g) for g in gens], 1).to(device)  # (n_train, N)
+        if own_order:  # (n_train, N): column j is member j's permutation
+            perm = torch.stack([torch.randperm(len(Xt), generator=g) for g in gens], 1).to(device)
         else:
             perm = torch.randperm(len(Xt), generator=gens[0]).to(device)
         total = torch.zeros(n, device=device)
-        correct = torch.zeros(n, device=device)
+        sums = [{k: 0.0 for k in task.train_keys} for _ in range(n)]
         count = 0
         for i in range(0, len(perm), tc.batch_size):
             idx = perm[i:i + tc.batch_size]
             if len(idx) < 2:  # BatchNorm needs 2+ samples in training mode
                 continue
             out = net(Xt_d[idx])  # (N, b[, classes])
-            target = idx.T if own_order else idx.expand(n, -1)
-            target = yt_d[target]
-            if task == "regression":
-                per = nn.functional.huber_loss(out, target, delta=tc.huber_delta, reduction="none").mean(1)
-            else:
-                per = nn.functional.cross_entropy(out.flatten(0, 1), target.flatten(), reduction="none")
-                per = per.view(n, -1).mean(1)
-                correct += (out.argmax(2) == target).sum(1).detach()
+            target = tt_d[idx.T if own_order else idx.expand(n, -1)]  # (N, b)
+            loss = per_loss(out.flatten(0, 1), target.flatten()).view(n, -1).mean(1)
             opt.zero_grad(set_to_none=True)
-            per.sum().backward()  # each member's gradient is that of its own mean loss
+            loss.sum().backward()
             opt.step()
-            total += per.detach() * len(idx)
+            total += loss.detach() * len(idx)
             count += len(idx)
+            for j in range(n if task.train_keys else 0):
+                for k, v in task.batch_sums(out[j].detach(), target[j]).items():
+                    sums[j][k] += v
         if sched is not None:
             sched.step()
-        outv = _predict_packed(net, Xv, tc.eval_batch_size, device)
+        out_v = _predict_packed(net, Xv, tc.eval_batch_size, device)
         seconds = time.perf_counter() - te
         improved = []
         for j in range(n):
             if not running[j]:
                 continue
-            val_loss = float(loss_fn(outv[j], yv))
-            if task == "regression":
-                pred = scaler.inverse(outv[j].double().numpy())
-                m1, m2 = metrics.m1(y_val, pred), metrics.m2(y_val, pred)
-                row = (epoch, float(total[j]) / max(count, 1), val_loss, m1, m2, seconds)
-                score, other = m2, m1
-            else:
-                pred = outv[j].argmax(1).numpy()
-                acc = float(np.mean(pred == yv.numpy()))
-                row = (epoch, float(total[j]) / max(count, 1), float(correct[j]) / max(count, 1), val_loss, acc,
-                       metrics.contamination(yv.numpy(), pred, positive=0),
-                       metrics.completeness(yv.numpy(), pred, positive=0), seconds)
-                score, other = val_loss, acc
-            for k, v in zip(keys, row):
-                histories[j][k].append(int(v) if k == "epoch" else float(v))
-            if score < best[j]:
-                best[j], best_other[j], best_epoch[j], since_best[j] = score, other, epoch, 0
+            row = {"epoch": epoch, "train_loss": float(total[j]) / max(count, 1),
+                   **{k: v / max(count, 1) for k, v in sums[j].items()},
+                   "val_loss": float(task.loss_fn(out_v[j], tv)), **task.val_metrics(out_v[j]), "seconds": seconds}
+            for k in keys:
+                histories[j][k].append(int(row[k]) if k == "epoch" else float(row[k]))
+            score = histories[j][task.score_key][-1]
+            if score < best_score[j]:
+                best_score[j], best_epoch[j], since_best[j] = score, epoch, 0
+                best_rows[j] = {k: histories[j][k][-1] for k in keys}
                 improved.append(j)
             else:
                 since_best[j] += 1
@@ -211,27 +200,19 @@ def train_members_packed(
         for j in range(n):
             if running[j] and tc.patience is not None and since_best[j] >= tc.patience:
                 running[j], stop_reason[j] = False, "early_stopping"
-        bar.set_postfix(best=f"{min(best):.4g}", running=sum(running))
-        if stop_all:
-            for j in range(n):
-                if running[j]:
-                    running[j], stop_reason[j] = False, "callback"
+            elif running[j] and stop_all:
+                running[j], stop_reason[j] = False, "callback"
+        bar.set_postfix(best=f"{min(best_score):.4g}", running=sum(running))
         if not any(running):
             break
     bar.close()
     wall = time.perf_counter() - t0
+    last = net.member_state_dicts()
     results = []
     for j, s in enumerate(seeds):
         m = DenseNet1D(mc)
-        m.load_state_dict(best_states[j] if best_states[j] is not None else net.member_state_dicts()[j])
-        m.eval()
-        common = dict(model=m, history=histories[j], best_epoch=best_epoch[j],
-                      epochs_run=len(histories[j]["epoch"]), stop_reason=stop_reason[j], seed=s,
-                      seconds=wall / n)
-        if task == "regression":
-            results.append(TrainResult(scaler=scaler, best_val_m1=best_other[j], best_val_m2=best[j],
-                                       extra={"packed_members": n, "packed_seconds": wall}, **common))
-        else:
-            from .classify import ClassTrainResult
-            results.append(ClassTrainResult(best_val_loss=best[j], best_val_accuracy=best_other[j], **common))
+        m.load_state_dict(best_states[j] if best_states[j] is not None else last[j])
+        fields = dict(model=m.eval(), history=histories[j], best_epoch=best_epoch[j],
+                      epochs_run=len(histories[j]["epoch"]), stop_reason=stop_reason[j], seed=s, seconds=wall / n)
+        results.append(make_result(fields, best_rows[j]))
     return results

@@ -1,5 +1,8 @@
 """HoloViews plots shared by the notebooks and the dashboard.
 
+Why ~480 lines in one module: one small function per paper figure, sharing
+style helpers; the plots are independent and read one at a time.
+
 Every figure is a function that takes arrays and returns a HoloViews object,
 so a notebook cell and a dashboard tab are one line each. Render with
 ``hv.render(obj, backend="bokeh")`` or display it directly in a notebook/Panel.

@@ -1,5 +1,9 @@
 """The paper's preprocessing (Li, Bu et al. 2022, Section 3.2), as vectorised steps.
 
+Why ~590 lines in one module: the steps, their flags and the Preprocessor that
+chains them in one pass (fused for speed) share the flag table and the grid;
+splitting them would scatter one pipeline over several files.
+
 Each step works on many spectra at once (2D float32 arrays, one spectrum a row):
 
 1. :func:`to_rest_frame` - optional, off by default (the paper does not shift).
@@ -81,18 +85,18 @@ def to_rest_frame(wavelength: np.ndarray, z) -> np.ndarray:
 # ----------------------------------------------------------------- resampling
 
 
-def _interp_plan(src: np.ndarray, grid: np.ndarray):
-    """Indices, weights and coverage mask to interpolate from ``src`` onto ``grid``."""
+def interp_plan(src: np.ndarray, grid: np.ndarray, dtype=np.float32):
+    """Indices, weights and coverage mask to interpolate linearly from ``src`` onto ``grid``."""
     j = np.clip(np.searchsorted(src, grid, side="right") - 1, 0, src.size - 2)
     with np.errstate(divide="ignore", invalid="ignore"):
-        w = ((grid - src[j]) / (src[j + 1] - src[j])).astype(np.float32)
+        w = ((grid - src[j]) / (src[j + 1] - src[j])).astype(dtype)
     inside = (grid >= src[0]) & (grid <= src[-1])
     return j, w, inside
 
 
 def _resample_shared(src: np.ndarray, flux: np.ndarray, grid: np.ndarray, fill_value: float) -> np.ndarray:
     """Rows of ``flux`` all on wavelength ``src`` (strictly increasing, >= 2 px)."""
-    j, w, inside = _interp_plan(src, grid)
+    j, w, inside = interp_plan(src, grid)
     lo = np.take(flux, j, axis=1)
     out = np.take(flux, j + 1, axis=1)
     out -= lo
@@ -304,27 +308,21 @@ def flag_names(bits: int) -> list[str]:
     return [f.name for f in Flag if bits & f]
 
 
+_REASONS = {  # flag -> its reason in words (formatted with n_zero, std and the settings)
+    Flag.EMPTY: "empty spectrum, or flux and wavelength lengths differ",
+    Flag.TOO_SHORT: "fewer than 2 pixels: nothing to interpolate",
+    Flag.BAD_WAVELENGTH: "wavelength is not finite and strictly increasing",
+    Flag.NO_OVERLAP: "no overlap with {wave_min:g}-{wave_max:g} A",
+    Flag.NO_REDSHIFT: "rest frame requested but the redshift is missing",
+    Flag.NONFINITE: "NaN/inf flux values treated as missing (0)",
+    Flag.ZERO_PIXELS: "{n_zero} zero-flux pixels after resampling (limit: fewer than {max_zero_pixels})",
+    Flag.CONSTANT: "constant flux: cannot min-max normalise",
+    Flag.LOW_STD: "std of normalised flux {std:.4g} < {min_std:g}",
+}
+
+
 def _reason(bits: int, n_zero: int, std: float, cfg: dict) -> str:
-    msgs = []
-    if bits & Flag.EMPTY:
-        msgs.append("empty spectrum, or flux and wavelength lengths differ")
-    if bits & Flag.TOO_SHORT:
-        msgs.append("fewer than 2 pixels: nothing to interpolate")
-    if bits & Flag.BAD_WAVELENGTH:
-        msgs.append("wavelength is not finite and strictly increasing")
-    if bits & Flag.NO_OVERLAP:
-        msgs.append(f"no overlap with {cfg['wave_min']:g}-{cfg['wave_max']:g} A")
-    if bits & Flag.NO_REDSHIFT:
-        msgs.append("rest frame requested but the redshift is missing")
-    if bits & Flag.NONFINITE:
-        msgs.append("NaN/inf flux values treated as missing (0)")
-    if bits & Flag.ZERO_PIXELS:
-        msgs.append(f"{n_zero} zero-flux pixels after resampling (limit: fewer than {cfg['max_zero_pixels']})")
-    if bits & Flag.CONSTANT:
-        msgs.append("constant flux: cannot min-max normalise")
-    if bits & Flag.LOW_STD:
-        msgs.append(f"std of normalised flux {std:.4g} < {cfg['min_std']:g}")
-    return "; ".join(msgs)
+    return "; ".join(text.format(n_zero=n_zero, std=std, **cfg) for flag, text in _REASONS.items() if bits & flag)
 
 
 class Preprocessor:

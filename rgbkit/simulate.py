@@ -1,5 +1,9 @@
 """LAMOST-like spectra of red giants with known masses and ages (SIMULATED data).
 
+Why ~580 lines in one module: labels, spectral features and instrument effects
+are one argued recipe whose constants refer to each other (the docstring below
+is its specification); the emulator itself is :mod:`rgbkit.emulator`.
+
 Everything here is a physically argued simulation, not observed data. It
 exists so that rgbkit runs out of the box (training, classifier, clusters,
 dashboard, notebooks) without labelled LAMOST spectra, which cannot be
@@ -55,10 +59,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .emulator import DATA_DIR, Emulator, lamost_grid, load_emulator  # noqa: F401  (re-exported)
 from .spectra import Spectrum, SpectrumMeta
 
 C_KMS = 299792.458
-DATA_DIR = Path(__file__).resolve().parent / "data"
 AGE_UNIVERSE = 13.8
 CHUNK = 500  # spectra per noise stream; fixed so results do not depend on batch sizes
 SIM_VERSION = "2"  # bump when the simulation changes (invalidates caches)
@@ -225,63 +229,6 @@ def draw_labels(n_rgb: int = 3352, n_subgiant: int = 188, n_rc: int = 0, seed: i
 def draw_snr(rng, n):
     """Survey-like g-band SNR: log-normal, median 60 (most 20-150), tail to ~300."""
     return np.clip(10.0 ** (1.78 + 0.28 * rng.standard_normal(n)), 10.0, 350.0)
-
-
-# ============================================================== emulator
-@dataclass(frozen=True)
-class Emulator:
-    """The convolved cool-star emulator on the LAMOST grid (see tools/build_emulator.py)."""
-
-    wavelength: np.ndarray
-    theta: np.ndarray
-    powers: np.ndarray
-    fiducials: np.ndarray
-    scales: np.ndarray
-    cont_wavelength: np.ndarray
-    cont_theta: np.ndarray
-    label_min: np.ndarray
-    label_max: np.ndarray
-
-    def design(self, teff, logg, feh) -> np.ndarray:
-        lab = np.column_stack([np.atleast_1d(teff), np.atleast_1d(logg), np.atleast_1d(feh)]).astype(np.float64)
-        lab = np.clip(lab, self.label_min, self.label_max)  # a cubic model must not extrapolate
-        s = (lab - self.fiducials) / self.scales
-        return np.prod(s[:, None, :] ** self.powers[None], axis=2)
-
-    def normalised_flux(self, teff, logg, feh) -> np.ndarray:
-        """Continuum-normalised model flux, shape (n, 3909), float32."""
-        return (self.design(teff, logg, feh) @ self.theta.T).astype(np.float32)
-
-    def continuum(self, teff, logg, feh) -> np.ndarray:
-        """Smooth continuum (relative F_lambda shape, taken as 10**model), median 1 over 4,000-5,500 A."""
-        logc = self.design(teff, logg, feh) @ self.cont_theta.T
-        idx, frac = _interp_plan(self.cont_wavelength, self.wavelength)
-        logc = logc[:, idx] * (1 - frac) + logc[:, idx + 1] * frac
-        c = 10.0 ** logc
-        g = (self.wavelength > 4000) & (self.wavelength < 5500)
-        return (c / np.median(c[:, g], axis=1, keepdims=True)).astype(np.float32)
-
-
-def _interp_plan(src, dst):
-    idx = np.clip(np.searchsorted(src, dst) - 1, 0, src.size - 2)
-    frac = np.clip((dst - src[idx]) / (src[idx + 1] - src[idx]), 0.0, 1.0)
-    return idx, frac
-
-
-@lru_cache(maxsize=1)
-def load_emulator() -> Emulator:
-    """Load the emulator shipped in ``rgbkit/data`` (no external files needed)."""
-    with np.load(DATA_DIR / "lamost_emulator.npz", allow_pickle=False) as d:
-        d = {k: d[k] for k in d.files}
-    wave = 10.0 ** (float(d["log10_wave0"]) + float(d["dlog10_wave"]) * np.arange(int(d["npix"])))
-    tl = d["training_set_labels"].astype(np.float64)
-    return Emulator(wave, d["theta"].astype(np.float32), d["powers"].astype(np.float64), d["fiducials"], d["scales"],
-                    d["cont_wavelength_vac"], d["cont_theta"].astype(np.float64), tl.min(0), tl.max(0))
-
-
-def lamost_grid() -> np.ndarray:
-    """The LAMOST low-resolution vacuum wavelength grid (3,909 px, log10 step 1e-4 from 3.5682)."""
-    return load_emulator().wavelength.copy()
 
 
 # ============================================================== features the emulator lacks

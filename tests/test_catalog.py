@@ -330,7 +330,7 @@ def test_obsids_are_downloaded_then_scored(real_fits, models, tmp_path):
 def test_default_workers_pool_only_for_big_runs(real_fits, tmp_path, monkeypatch):
     import json
 
-    import rgbkit.catalog as cat
+    import rgbkit.catalog.run as cat
 
     files = real_fits[:6]
     build_catalog(files, tmp_path / "small", age=None, mass=None, classifier=None, progress=False)

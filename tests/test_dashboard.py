@@ -132,7 +132,7 @@ def select_tab(page, name: str):
 
 # ------------------------------------------------------------------ tab 1: spectra
 def test_first_render_shows_a_simulated_demo_star(browser, server):
-    from rgbkit import app_support as sup
+    from rgbkit_app import support as sup
 
     page, seconds = open_dashboard(browser, server)
     try:
@@ -157,7 +157,7 @@ def test_first_render_shows_a_simulated_demo_star(browser, server):
 
 
 def test_threshold_slider_updates_denoised_curve(page):
-    from rgbkit import app_support as sup
+    from rgbkit_app import support as sup
 
     rms0, max0 = resid_numbers(page)
     handle = page.locator(".threshold-slider .noUi-handle").first
@@ -243,7 +243,7 @@ def set_input(page, selector: str, value) -> None:
 
 
 def test_train_live_curves_stop_save_and_use_everywhere(page, server):
-    from rgbkit import app_support as sup
+    from rgbkit_app import support as sup
     from rgbkit.ensemble import Ensemble
 
     select_tab(page, "Ensembles")
@@ -319,7 +319,7 @@ def test_train_live_curves_stop_save_and_use_everywhere(page, server):
 
 # ------------------------------------------------------------------ tab 4: HR map selection -> spectrum
 def test_hr_map_box_select_lists_stars_and_opens_spectrum(page):
-    from rgbkit import app_support as sup
+    from rgbkit_app import support as sup
 
     select_tab(page, "HR maps")
     canvas = page.locator(".hr-plot canvas").first
@@ -359,7 +359,7 @@ def test_hr_map_box_select_lists_stars_and_opens_spectrum(page):
 
 # ------------------------------------------------------------------ the shipped ensembles
 def test_shipped_ensembles_card_predictions_and_predicted_hr_map(page):
-    from rgbkit import app_support as sup
+    from rgbkit_app import support as sup
 
     age, mass = sup.shipped_ensemble("age"), sup.shipped_ensemble("mass")
     if age is None or mass is None:

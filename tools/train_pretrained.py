@@ -56,7 +56,7 @@ def _log(target: str):
 def train_one(args) -> None:
     import torch
 
-    from rgbkit._cli_models import demo_training_arrays
+    from rgbkit.datasets import demo_training_arrays
     from rgbkit.ensemble import Ensemble
     from rgbkit.models.densenet import small_config
     from rgbkit.train import TrainConfig
@@ -96,7 +96,7 @@ def write_check() -> None:
     """Freeze a few validation inputs and the shipped ensembles' predictions for them."""
     import torch
 
-    from rgbkit._cli_models import demo_training_arrays
+    from rgbkit.datasets import demo_training_arrays
     from rgbkit.ensemble import Ensemble
 
     torch.set_num_threads(1)

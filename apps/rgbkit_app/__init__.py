@@ -1,4 +1,4 @@
-"""The rgbkit dashboard: views over rgbkit library calls (see apps/dashboard.py)."""
+"""The rgbkit dashboard: views over rgbkit library calls (served by ``rgbkit app``)."""
 from __future__ import annotations
 
 import panel as pn
@@ -8,16 +8,10 @@ from .state import TABS, AppState
 
 def build(state: AppState | None = None) -> pn.template.FastListTemplate:
     """A fresh dashboard for one session."""
-    from . import spectra_tab
+    from . import clusters_tab, ensembles_tab, hrmap_tab, predictions_tab, spectra_tab
 
     state = state or AppState()
-    builders = [spectra_tab.build]
-    for modname in ("ensembles_tab", "predictions_tab", "hrmap_tab", "clusters_tab"):
-        try:
-            mod = __import__(f"{__name__}.{modname}", fromlist=["build"])
-            builders.append(mod.build)
-        except ModuleNotFoundError:  # tab not written yet
-            builders.append(lambda state: pn.pane.Markdown("This tab is being built."))
+    builders = [m.build for m in (spectra_tab, ensembles_tab, predictions_tab, hrmap_tab, clusters_tab)]
     tabs = pn.Tabs(*[(name, b(state)) for name, b in zip(TABS, builders)], dynamic=False,
                    sizing_mode="stretch_width", css_classes=["main-tabs"])
     tabs.link(state, active="active_tab", bidirectional=True)
@@ -26,3 +20,12 @@ def build(state: AppState | None = None) -> pn.template.FastListTemplate:
         main=[tabs], header_background="#2f4f6f", accent_base_color="#2f4f6f",
         theme_toggle=False)
     return tmpl
+
+
+def serve(title: str = "rgbkit dashboard") -> None:
+    """Mark a fresh dashboard servable (what ``panel serve`` runs once per session)."""
+    from .models import warm_up_in_background
+
+    pn.extension("tabulator", "filedropper", notifications=True, sizing_mode="fixed")
+    warm_up_in_background()  # once per server process: demo inputs, shipped predictions
+    build().servable(title=title)

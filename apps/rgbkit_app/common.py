@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import panel as pn
 
-from rgbkit.app_support import SIMULATED_NOTE
+from .sources import SIMULATED_NOTE
 
 
 def simulated_banner(extra: str = "") -> pn.pane.Alert:

@@ -6,7 +6,7 @@ import numpy as np
 import panel as pn
 from holoviews import streams
 
-from rgbkit import app_support as sup
+from . import support as sup
 from rgbkit import plots
 
 from .common import simulated_banner, table

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import panel as pn
 
-from rgbkit import app_support as sup
+from . import support as sup
 from rgbkit import plots
 
 from .common import simulated_banner, table

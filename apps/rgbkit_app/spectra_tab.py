@@ -5,7 +5,7 @@ import holoviews as hv
 import numpy as np
 import panel as pn
 
-from rgbkit import app_support as sup
+from . import support as sup
 from rgbkit import plots
 
 from .common import simulated_banner

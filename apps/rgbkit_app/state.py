@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import param
 
-from rgbkit import app_support as sup
+from . import support as sup
 
 TABS = ("Spectra", "Ensembles", "Predictions", "HR maps", "Clusters & baselines")
-UPLOAD_KEY = "upload:"
+UPLOAD_KEY = sup.UPLOAD_PREFIX
 
 
 class AppState(param.Parameterized):

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-FITS_MAGIC = b"SIMPLE  ="
+from .files import FITS_MAGIC
+
 _BITPIX = {-32: ">f4", -64: ">f8", 8: "u1", 16: ">i2", 32: ">i4", 64: ">i8"}
 
 

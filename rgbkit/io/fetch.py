@@ -19,7 +19,6 @@ are retried with exponential backoff; a 404 or another 4xx is not.
 """
 from __future__ import annotations
 
-import hashlib
 import http.client
 import os
 import threading
@@ -30,16 +29,19 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["FetchError", "FetchResult", "fetch", "fetch_one", "cache_dir", "cached_path", "LAMOST_URL_TEMPLATE"]
+from ..config import fetch_token, fetch_url, spectra_cache_dir
+from ..errors import RgbkitError
+from .files import FITS_MAGIC, sha256_file
+
+__all__ = ["read_obsids", "FetchError", "FetchResult", "fetch", "fetch_one", "cache_dir", "cached_path", "LAMOST_URL_TEMPLATE"]
 
 LAMOST_URL_TEMPLATE = "https://www.lamost.org/dr9/v2.0/spectrum/fits/{obsid}"
 """The template used when neither ``url_template`` nor ``RGBKIT_FETCH_URL`` is set."""
 RETRY_STATUS = {408, 425, 429, 500, 502, 503, 504}
 GZIP_MAGIC = b"\x1f\x8b"
-FITS_MAGIC = b"SIMPLE  ="
 
 
-class FetchError(RuntimeError):
+class FetchError(RgbkitError, RuntimeError):
     """A spectrum that could not be downloaded; names the obsid, URL and reason."""
 
     def __init__(self, obsid, url: str, reason: str, retryable: bool = False):
@@ -59,10 +61,7 @@ class FetchResult:
 
 def cache_dir(folder=None) -> Path:
     """``folder``, else ``$RGBKIT_CACHE/spectra``, else ``~/.cache/rgbkit/spectra``."""
-    if folder is not None:
-        return Path(folder)
-    root = os.environ.get("RGBKIT_CACHE") or Path.home() / ".cache" / "rgbkit"
-    return Path(root) / "spectra"
+    return Path(folder) if folder is not None else spectra_cache_dir()
 
 
 def _names(obsid) -> tuple[str, str]:
@@ -82,14 +81,6 @@ def _url(template: str, obsid, token: str | None) -> str:
     if "{obsid}" not in template:
         raise ValueError(f"URL template {template!r} has no '{{obsid}}' placeholder")
     return template.format(obsid=obsid, token=token or "")
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _download(url: str, obsid, part: Path, timeout: float) -> int:
@@ -127,13 +118,13 @@ def fetch_one(obsid, url_template: str | None = None, cache=None, *, sha256: str
     ``retries`` extra attempts after the first, waiting ``backoff * 2**k`` seconds.
     ``sha256``: expected hex digest of the file as served (checked, also for a cached file).
     """
-    template = url_template or os.environ.get("RGBKIT_FETCH_URL") or LAMOST_URL_TEMPLATE
-    token = token if token is not None else os.environ.get("RGBKIT_FETCH_TOKEN")
+    template = url_template or fetch_url() or LAMOST_URL_TEMPLATE
+    token = token if token is not None else fetch_token()
     obsid = str(obsid).strip()
     url = _url(template, obsid, token)
     folder = cache_dir(cache)
     hit = None if overwrite else cached_path(obsid, folder)
-    if hit is not None and (sha256 is None or _sha256(hit) == sha256.lower()):
+    if hit is not None and (sha256 is None or sha256_file(hit) == sha256.lower()):
         return FetchResult(obsid, hit, "cached", 0, hit.stat().st_size)
     folder.mkdir(parents=True, exist_ok=True)
     part = folder / f"{obsid}.{os.getpid()}.{threading.get_ident()}.part"
@@ -148,7 +139,7 @@ def fetch_one(obsid, url_template: str | None = None, cache=None, *, sha256: str
             if not (head.startswith(GZIP_MAGIC) or head.startswith(FITS_MAGIC)):
                 raise FetchError(obsid, url, f"not a FITS or gzip file (starts {head[:9]!r}: an error page?)")
             if sha256 is not None:
-                got = _sha256(part)
+                got = sha256_file(part)
                 if got != sha256.lower():
                     raise FetchError(obsid, url, f"sha256 {got[:12]}... differs from the expected {sha256[:12]}...", True)
             name = _names(obsid)[0 if head.startswith(GZIP_MAGIC) else 1]
@@ -193,3 +184,9 @@ def fetch(obsids, url_template: str | None = None, cache=None, *, sha256: dict |
         results = list(tqdm(pool.map(one, obsids), total=len(obsids), desc="fetch", unit="file",
                             disable=not progress))
     return results
+
+
+def read_obsids(path) -> list[str]:
+    """Obsids from a text file: the first comma-separated field of each line; blank and ``#`` lines skipped."""
+    return [line.split(",")[0].strip() for line in Path(path).read_text().splitlines()
+            if line.strip() and not line.startswith("#")]

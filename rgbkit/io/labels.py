@@ -26,6 +26,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..errors import FileFormatError
+
 CANONICAL = ["obsid", "designation", "kic", "ra", "dec", "teff", "logg", "feh",
              "alpha_fe", "mass", "mass_err", "age", "age_err", "evstate"]
 
@@ -49,12 +51,8 @@ ALIASES = {
 EVSTATE_CODES = {1: "RGB", 2: "RC", -1: "unknown", 0: "unknown"}
 
 
-class LabelFormatError(ValueError):
+class LabelFormatError(FileFormatError):
     """A label catalog that cannot be read or has unusable columns."""
-
-    def __init__(self, path, reason):
-        self.path, self.reason = str(path), reason
-        super().__init__(f"{path}: {reason}")
 
 
 def normalise_designation(value) -> str | None:

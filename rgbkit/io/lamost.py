@@ -26,10 +26,11 @@ from typing import Iterable
 import numpy as np
 from astropy.io import fits
 
+from ..errors import FileFormatError
 from ..spectra import BANDS, Spectrum, SpectrumMeta
 from . import fastfits
+from .files import FITS_MAGIC, atomic_write
 
-FITS_MAGIC = b"SIMPLE  ="
 # Header cards kept on the spectrum beyond the parsed fields: parsing every
 # card of a LAMOST header costs half the read time, so keep what people look at.
 HEADER_KEEP = (
@@ -40,13 +41,8 @@ HEADER_KEEP = (
 )
 
 
-class LamostFormatError(ValueError):
+class LamostFormatError(FileFormatError):
     """A file that is not a readable LAMOST low-resolution spectrum."""
-
-    def __init__(self, path, reason: str):
-        self.path = str(path)
-        self.reason = reason
-        super().__init__(f"{self.path}: {reason}")
 
 
 # --------------------------------------------------------------------- helpers
@@ -335,14 +331,14 @@ def write_lamost(spectrum: Spectrum, path, layout: str = "dr7", overwrite: bool 
     else:
         raise ValueError(f"layout must be 'dr7' or 'dr9', not {layout!r}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    if path.name.endswith(".gz"):
-        with gzip.open(tmp, "wb", compresslevel=5) as fh:
-            hdul.writeto(fh)
-    else:
-        hdul.writeto(tmp, overwrite=True)
     if path.exists() and not overwrite:
-        tmp.unlink()
         raise FileExistsError(path)
-    os.replace(tmp, path)  # atomic: a killed run never leaves half a file
-    return path
+
+    def write(tmp):
+        if path.name.endswith(".gz"):
+            with gzip.open(tmp, "wb", compresslevel=5) as fh:
+                hdul.writeto(fh)
+        else:
+            hdul.writeto(tmp, overwrite=True)
+
+    return atomic_write(path, write)  # a killed run never leaves half a file

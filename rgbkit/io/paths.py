@@ -1,10 +1,11 @@
 """Where optional real data live (never required at run time)."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from ..config import REPO_ROOT, shared_data_candidates
+
+__all__ = ["REPO_ROOT", "shared_data_dir", "real_spectra_files"]
 
 
 def shared_data_dir() -> Path | None:
@@ -13,7 +14,15 @@ def shared_data_dir() -> Path | None:
     ``$RGBKIT_SHARED_DATA`` first, then ``../shared/data`` beside a source
     checkout. None when neither exists: callers fall back to demo data.
     """
-    for cand in (os.environ.get("RGBKIT_SHARED_DATA"), REPO_ROOT.parent / "shared" / "data"):
-        if cand and (Path(cand) / "lamost").is_dir():
-            return Path(cand)
+    for cand in shared_data_candidates():
+        if (cand / "lamost").is_dir():
+            return cand
     return None
+
+
+def real_spectra_files() -> list[Path]:
+    """The real LAMOST files under the optional shared data folder (empty list when absent)."""
+    root = shared_data_dir()
+    if root is None:
+        return []
+    return sorted(p for p in (root / "lamost").rglob("*") if p.is_file() and ".fits" in p.name.lower())

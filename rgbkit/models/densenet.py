@@ -313,6 +313,19 @@ class DenseNet1D(nn.Module):
         out = self.head(x)
         return out.squeeze(1) if c.head == "regression" else out
 
+    def fused(self) -> "DenseNet1D":
+        """An inference-only copy with fused dense layers (:mod:`rgbkit.models.fused`): same numbers, ~2x faster on CPU."""
+        import copy
+
+        from .fused import FusedDenseLayer
+
+        net = copy.deepcopy(self).eval()
+        with torch.no_grad():
+            for block in [m for m in net.modules() if isinstance(m, _DenseBlock)]:
+                for name in list(block.keys()):
+                    block[name] = FusedDenseLayer(block[name]).eval()
+        return net
+
 
 def count_parameters(model: nn.Module) -> int:
     """Trainable parameters."""

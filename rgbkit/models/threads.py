@@ -39,9 +39,11 @@ def apply_default() -> int:
     """Cap torch's intra-op threads at :func:`cpu_budget` (or ``RGBKIT_THREADS``); return the count."""
     import torch
 
-    want = os.environ.get("RGBKIT_THREADS")
+    from ..config import threads
+
+    want = threads()
     if want:
-        torch.set_num_threads(max(1, int(want)))
+        torch.set_num_threads(want)
     elif "OMP_NUM_THREADS" not in os.environ and torch.get_num_threads() > cpu_budget():
         torch.set_num_threads(cpu_budget())
     return torch.get_num_threads()

@@ -1,0 +1,143 @@
+"""Where the dashboard's spectra come from: the SIMULATED demo set, real files, uploads.
+
+A spectrum is named by a key: ``demo:<obsid>``, ``file:<path>`` or
+``upload:<name>`` (the last lives in the session's state only). Heavy
+immutable results are cached per process with :func:`functools.lru_cache`:
+sessions share read-only results, never mutable state.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import threading
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from rgbkit.io.lamost import LamostFormatError, read_lamost
+from rgbkit.io.paths import real_spectra_files
+from rgbkit.preprocess import Preprocessor
+from rgbkit.spectra import Spectrum
+
+SIMULATED_NOTE = "The demo data are SIMULATED spectra and labels (rgbkit.simulate), not observations."
+MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+"""LAMOST LRS files are 0.1-0.4 MB (gzipped or not); anything past 10 MB is not one."""
+DEMO_PREFIX, FILE_PREFIX, UPLOAD_PREFIX = "demo:", "file:", "upload:"
+
+
+class UploadError(ValueError):
+    """An uploaded file that the dashboard refuses, with a reason for the page."""
+
+
+_load_lock = threading.RLock()  # sessions and the warm-up thread wait for one load instead of racing
+
+
+@lru_cache(maxsize=1)
+def _demo():
+    from rgbkit.datasets import load_demo
+
+    return load_demo(progress=False)
+
+
+def demo():
+    """The SIMULATED demo set (:func:`rgbkit.datasets.load_demo`), loaded once per process."""
+    with _load_lock:
+        return _demo()
+
+
+@lru_cache(maxsize=4)
+def _demo_inputs(config_json: str | None):
+    d = demo()
+    prep = Preprocessor() if config_json is None else Preprocessor.from_config(json.loads(config_json))
+    return prep.run(d.wavelength, d.flux)
+
+
+def demo_inputs(config: dict | str | None = None):
+    """Preprocessed network inputs of every demo star (a PreprocessResult), per preprocessing config
+    (a ``Preprocessor.config`` dict or its JSON; None: the paper's settings)."""
+    if config is not None:  # one cache entry per distinct setting, whatever its spelling
+        cfg = Preprocessor.from_config(json.loads(config) if isinstance(config, str) else config).config
+        config = None if cfg == Preprocessor().config else json.dumps(cfg, sort_keys=True)
+    with _load_lock:
+        return _demo_inputs(config)
+
+
+def demo_star_options(split: str = "validation") -> dict[str, str]:
+    """``{label: key}`` of demo stars, e.g. ``"J1907...+3940 · RGB · 8.0 Gyr" -> "demo:900000000"``."""
+    lab = demo().labels
+    lab = lab[lab["split"] == split] if split else lab
+    return {f"{r.designation} · {r.stage} · {r.age:.1f} Gyr · {r.mass:.2f} Msun": f"{DEMO_PREFIX}{r.obsid}"
+            for r in lab.itertuples()}
+
+
+def real_file_options() -> dict[str, str]:
+    """``{label: key}`` of the real LAMOST files, labelled by release folder and name."""
+    out = {}
+    for p in real_spectra_files():
+        out[f"{p.parent.name}/{p.name}"] = f"{FILE_PREFIX}{p}"
+    return out
+
+
+def is_demo_key(key: str) -> bool:
+    return str(key).startswith(DEMO_PREFIX)
+
+
+@lru_cache(maxsize=64)
+def load_star(key: str) -> Spectrum:
+    """The spectrum behind a key from :func:`demo_star_options` / :func:`real_file_options`."""
+    if key.startswith(DEMO_PREFIX):
+        lab = demo().labels
+        rows = np.flatnonzero(lab["obsid"].to_numpy() == int(key[len(DEMO_PREFIX):]))
+        if not rows.size:
+            raise KeyError(f"no demo star with obsid {key[len(DEMO_PREFIX):]}")
+        return demo().spectra(rows[0])[0]
+    if key.startswith(FILE_PREFIX):
+        return read_lamost(key[len(FILE_PREFIX):])
+    raise KeyError(f"unknown spectrum key {key!r}")
+
+
+def demo_labels_for(key: str) -> dict | None:
+    """The demo catalog row (labels and truth) of a demo key, else None."""
+    if not is_demo_key(key):
+        return None
+    lab = demo().labels
+    row = lab[lab["obsid"] == int(key[len(DEMO_PREFIX):])]
+    return None if row.empty else row.iloc[0].to_dict()
+
+
+def read_upload(data: bytes | None, filename: str | None, max_bytes: int = MAX_UPLOAD_BYTES) -> Spectrum:
+    """Read an uploaded LAMOST file; :class:`UploadError` with a readable reason if refused.
+
+    The bytes go to a temporary file (the reader and astropy work on paths)
+    that is deleted afterwards; the spectrum keeps the uploaded name.
+    """
+    name = Path(filename or "upload").name
+    if not data:
+        raise UploadError(f"{name}: empty upload")
+    if len(data) > max_bytes:
+        raise UploadError(f"{name}: {len(data) / 1e6:.1f} MB is larger than the {max_bytes / 1e6:.0f} MB limit "
+                          "(a LAMOST low-resolution spectrum is well under 1 MB)")
+    suffix = ".fits.gz" if data[:2] == b"\x1f\x8b" else ".fits"
+    fd, tmp = tempfile.mkstemp(prefix="rgbkit-upload-", suffix=suffix)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        try:
+            spec = read_lamost(tmp)
+        except LamostFormatError as e:
+            raise UploadError(f"{name}: {e.reason}") from None
+    finally:
+        os.unlink(tmp)
+    spec.meta.path = name
+    return spec
+
+
+def demo_split_index(split: str, n: int | None = None, seed: int = 0) -> np.ndarray:
+    """Rows of a demo split that survive preprocessing; a seeded random ``n`` of them if given."""
+    lab = demo().labels
+    idx = np.flatnonzero((lab["split"] == split).to_numpy() & demo_inputs().ok)
+    if n is not None and n < idx.size:
+        idx = np.sort(np.random.default_rng(seed).choice(idx, n, replace=False))
+    return idx

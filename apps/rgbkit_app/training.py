@@ -1,0 +1,95 @@
+"""Training an ensemble on the demo data in a background thread, for the Ensembles tab."""
+from __future__ import annotations
+
+import numpy as np
+
+from .models import predict_demo
+from .sources import demo, demo_inputs, demo_split_index
+
+
+class TrainingRun:
+    """:meth:`rgbkit.ensemble.Ensemble.fit` on the demo data in a background thread.
+
+    The thread reports through :meth:`snapshot` (copies, safe to read from any
+    thread); :meth:`stop` asks the current member to stop after its epoch,
+    keeping its best weights so far, and trains no further members.
+    """
+
+    def __init__(self, target: str = "age", n_members: int = 2, epochs: int = 5, n_train: int = 300,
+                 n_val: int = 150, size: str = "tiny", seed: int = 0, lr: float = 1e-3):
+        import threading
+
+        if target not in ("age", "mass"):
+            raise ValueError(f"target must be 'age' or 'mass', not {target!r}")
+        if size not in ("tiny", "small"):
+            raise ValueError(f"size must be 'tiny' or 'small', not {size!r}")
+        self.target, self.n_members, self.epochs = target, int(n_members), int(epochs)
+        self.n_train, self.n_val, self.size, self.seed, self.lr = int(n_train), int(n_val), size, seed, float(lr)
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rgbkit-training", daemon=True)
+        self._histories: list[dict] = []
+        self._state = {"member": 0, "epoch": 0, "done": False, "error": "", "stopped": False}
+        self.ensemble = None
+        self.started = None
+
+    def start(self) -> "TrainingRun":
+        import time
+
+        self.started = time.perf_counter()
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def join(self, timeout: float | None = None) -> None:
+        self._thread.join(timeout)
+
+    def _callback(self, member: int, epoch: int, history: dict) -> bool:
+        h = {k: list(v) for k, v in history.items()}
+        with self._lock:
+            while len(self._histories) <= member:
+                self._histories.append({})
+            self._histories[member] = h
+            self._state.update(member=member, epoch=epoch)
+        return self._stop.is_set()
+
+    def _run(self) -> None:
+        from rgbkit.ensemble import Ensemble
+        from rgbkit.models.densenet import small_config, tiny_config
+        from rgbkit.train import TrainConfig
+
+        try:
+            prep = demo_inputs()
+            y = demo().labels[self.target].to_numpy(dtype=np.float64)
+            tr = demo_split_index("train", self.n_train, self.seed)
+            va = demo_split_index("validation", self.n_val, self.seed)
+            ens = Ensemble.fit(
+                prep.X[tr], y[tr], self.target, n_members=self.n_members,
+                model_config=tiny_config() if self.size == "tiny" else small_config(),
+                # the shipped ensembles' recipe (tools/train_pretrained.py): lr 1e-3 annealed, for short runs
+                train_config=TrainConfig(epochs=self.epochs, lr=self.lr, lr_schedule="cosine", device="cpu"),
+                X_val=prep.X[va], y_val=y[va], seed=self.seed, preprocessing=prep.config,
+                data_name="rgbkit.datasets.load_demo() subset (SIMULATED)",
+                callback=self._callback, progress=False)
+            predict_demo(ens)  # here, off the event loop, so the Predictions tab opens at once
+            with self._lock:
+                self.ensemble = ens
+                self._state.update(done=True, stopped=self._stop.is_set())
+        except Exception as e:  # reported in the page; the server goes on
+            with self._lock:
+                self._state.update(done=True, error=f"{type(e).__name__}: {e}")
+
+    def snapshot(self) -> dict:
+        """Histories so far (one dict per member), current member/epoch, progress fraction, done/error."""
+        import time
+
+        with self._lock:
+            s = dict(self._state)
+            s["histories"] = [{k: list(v) for k, v in h.items()} for h in self._histories if h]
+        done_epochs = sum(len(h.get("epoch", [])) for h in s["histories"])
+        total = self.n_members * self.epochs
+        s["fraction"] = 1.0 if s["done"] else min(done_epochs / total, 1.0)
+        s["elapsed"] = 0.0 if self.started is None else time.perf_counter() - self.started
+        return s

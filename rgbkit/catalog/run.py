@@ -1,0 +1,224 @@
+"""The resumable catalog run: folders of LAMOST files in, one catalog file out, locally or on Dask.
+
+One row per input file: header metadata, preprocessing flags, spectral line
+indices, Teff/logg/[Fe/H] fitted with the shipped emulator, a giant flag, P(RGB) from the classifier, age and mass (ensemble
+mean, calibrated spread and 68% interval) and an out-of-domain flag with its
+reason. Columns are documented in :data:`COLUMNS` (and ``docs/catalog_columns.md``);
+the same text goes into every output file's metadata.
+
+How a run is laid out on disk (``out`` is a folder)::
+
+    parts/part-000001.parquet   rows of one chunk of input files
+    parts/part-000001.json      its manifest: the input files it covers, errors
+    catalog.parquet|fits|csv    all parts merged at the end
+    errors.csv                  one line per file that could not be scored
+    run.json                    settings, models, library version
+
+A part is written to a temporary name and moved into place with
+``os.replace``; its manifest is written the same way *after* it. On restart a
+part without a manifest is discarded and the files listed in the manifests
+are skipped, so a run killed at any moment resumes with no lost or
+duplicated rows.
+
+Chunks run in a local process pool (default), in this process
+(``workers=0``) or on a Dask cluster (``dask="tcp://host:8786"`` or a
+``distributed.Client``); each worker reads its own files and loads the
+models once from their folders (safetensors, never pickles).
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import asdict
+from pathlib import Path
+
+import pandas as pd
+
+from ..io.files import atomic_write
+from .domain import DomainRules
+from .models import ModelRef, default_models, reference
+from .schema import schema_metadata
+from .score import score_files
+from .writers import merge, write_part
+
+__all__ = ["build_catalog", "POOL_MIN_FILES"]
+
+POOL_MIN_FILES = 5000  # files per local worker before a process pool is the default
+
+
+def _done_files(out: Path) -> tuple[set[str], int, list[dict]]:
+    """Files already scored (from the manifests), the last chunk id, and their errors.
+
+    Deletes parts without a manifest and temporary files of a killed run.
+    """
+    parts = out / "parts"
+    parts.mkdir(parents=True, exist_ok=True)
+    for tmp in parts.glob("*.tmp*"):
+        tmp.unlink()
+    done, errors, last = set(), [], 0
+    for pq_ in parts.glob("part-*.parquet"):
+        if not pq_.with_suffix(".json").exists():
+            pq_.unlink()  # killed between the part and its manifest: redo those files
+    for man in sorted(parts.glob("part-*.json")):
+        if not man.with_suffix(".parquet").exists():
+            man.unlink()
+            continue
+        m = json.loads(man.read_text())
+        done.update(m["files"])
+        errors += m.get("errors", [])
+        last = max(last, int(man.stem.split("-")[1]))
+    return done, last, errors
+
+
+def _worker_init(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def _chunks(items: list, size: int):
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def build_catalog(inputs, out, *, age="default", mass="default", classifier="default", preprocessor=None,
+                  rules: DomainRules | None = None, fmt: str = "parquet", chunk_size: int = 512,
+                  workers: int | None = None, threads: int = 1, dask=None, batch_size: int = 128,
+                  resume: bool = True, progress: bool = True, fetcher: dict | None = None) -> Path:
+    """Score every LAMOST file in ``inputs`` into a catalog under the folder ``out``.
+
+    ``inputs``: a folder (searched recursively), a glob, a list of paths, or,
+    with ``fetcher=dict(url_template=..., cache=...)``, a list of obsids that
+    :func:`rgbkit.io.fetch.fetch` downloads first. ``age``/``mass``/``classifier``:
+    ``"default"`` (the shipped models), None (columns NaN), a model object or
+    a :class:`ModelRef`. ``workers``: processes of the local pool (0 runs in
+    this process; default: one per core, up to 8, once there are
+    ``POOL_MIN_FILES`` files per process, else 0). ``dask``: a scheduler address or a
+    ``distributed.Client``. ``fmt``: parquet, fits or csv for the merged file.
+    Returns the merged catalog's path.
+
+    The local pool starts its workers with "spawn", so a script that calls
+    this with ``workers > 0`` needs the usual ``if __name__ == "__main__":``
+    guard (notebooks and the ``rgbkit catalog`` command do not).
+    """
+    from tqdm.auto import tqdm
+
+    from ..io.lamost import expand_paths
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    errors_extra = []
+    if fetcher is not None:
+        from ..io.fetch import fetch
+
+        res = fetch(list(inputs), progress=progress, **fetcher)
+        paths = [str(r.path) for r in res if r.path is not None]
+        errors_extra = [{"file": r.obsid, "stage": "fetch", "reason": r.error} for r in res if r.path is None]
+    else:
+        paths = [str(p) for p in expand_paths(inputs)]
+    if len(set(paths)) != len(paths):
+        paths = list(dict.fromkeys(paths))
+    defaults = default_models() if "default" in (age, mass, classifier) else {}
+    models = {k: defaults.get(k) if v == "default" else v
+              for k, v in (("age", age), ("mass", mass), ("classifier", classifier))}
+    missing = [k for k, v in (("age", age), ("mass", mass), ("classifier", classifier))
+               if v == "default" and models[k] is None]
+    if missing:
+        import warnings
+
+        warnings.warn(f"no shipped {', '.join(missing)} model in rgbkit/pretrained: "
+                      "those columns will be NaN", stacklevel=2)
+    if not resume and (out / "parts").exists():
+        for p in (out / "parts").iterdir():
+            p.unlink()
+    done, last, old_errors = _done_files(out)
+    todo = [p for p in paths if p not in done]
+    spare = out / "models"
+    refs = {k: reference(v, spare, k) for k, v in models.items()}
+    local_only = any(v is not None and refs[k] is None for k, v in models.items())
+    if workers is None:
+        # A pool worker spends ~2-3 CPU s importing torch and loading models (about 2,000
+        # spectra of work), so small runs are faster in this process.
+        workers = min(os.cpu_count() or 1, 8, len(todo) // POOL_MIN_FILES)
+        workers = workers if workers >= 2 else 0
+    if local_only and (dask is not None or workers > 0):
+        workers, dask = 0, None  # objects that cannot be reloaded elsewhere: score here
+    run_info = {"started": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                "n_inputs": len(paths), "already_done": len(paths) - len(todo), "chunk_size": chunk_size,
+                "models": {k: asdict(v) if isinstance(v, ModelRef) else (None if v is None else repr(v))
+                           for k, v in refs.items()},
+                "rules": asdict(rules or DomainRules()), "format": fmt,
+                "workers": "dask" if dask is not None else workers}
+    (out / "run.json").write_text(json.dumps(run_info, indent=2))
+    kw = dict(preprocessor=preprocessor, rules=rules, batch_size=batch_size)
+    chunks = list(_chunks(todo, chunk_size))
+    bar = tqdm(total=len(todo), desc="catalog", unit="spec", disable=not progress)
+    next_id = [last]
+
+    def record(files, result):
+        rows, errs = result
+        next_id[0] += 1
+        stem = out / "parts" / f"part-{next_id[0]:06d}"
+        write_part(rows, stem.with_suffix(".parquet"))
+        man = {"files": list(files), "n_rows": len(rows), "errors": errs}
+        atomic_write(stem.with_suffix(".json"), lambda t: t.write_text(json.dumps(man)))
+        bar.update(len(files))
+
+    t0 = time.perf_counter()
+    if dask is not None:
+        _run_dask(dask, chunks, refs, kw, threads, record)
+    elif workers == 0 or len(chunks) <= 1:
+        m = {k: (models[k] if local_only else refs[k]) for k in models}
+        for files in chunks:
+            record(files, score_files(files, age=m["age"], mass=m["mass"], classifier=m["classifier"],
+                                      threads=threads if not local_only else None, **kw))
+    else:
+        import multiprocessing as mp
+
+        ctx = mp.get_context("spawn")  # no fork after torch has started threads
+        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init, initargs=(threads,)) as pool:
+            pending, it = {}, iter(chunks)
+            while True:
+                while len(pending) < 2 * workers:
+                    files = next(it, None)
+                    if files is None:
+                        break
+                    fut = pool.submit(score_files, files, age=refs["age"], mass=refs["mass"],
+                                      classifier=refs["classifier"], **kw)
+                    pending[fut] = files
+                if not pending:
+                    break
+                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    record(pending.pop(fut), fut.result())
+    bar.close()
+    elapsed = time.perf_counter() - t0
+    done, _, errors = _done_files(out)
+    errors = errors + errors_extra
+    atomic_write(out / "errors.csv", lambda t: pd.DataFrame(errors, columns=["file", "stage", "reason"]).to_csv(t, index=False))
+    run_info.update(finished=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                    seconds=round(elapsed, 2), scored_now=len(todo),
+                    spectra_per_second=round(len(todo) / elapsed, 1) if elapsed > 0 and todo else None)
+    (out / "run.json").write_text(json.dumps(run_info, indent=2))
+    return merge(out, fmt, schema_metadata({"run": run_info}))
+
+
+def _run_dask(dask, chunks, refs, kw, threads, record) -> None:
+    from distributed import Client, as_completed
+
+    client = dask if isinstance(dask, Client) else Client(dask)
+    try:
+        futures = {}
+        for files in chunks:
+            fut = client.submit(score_files, files, age=refs["age"], mass=refs["mass"],
+                                classifier=refs["classifier"], threads=threads, pure=False, **kw)
+            futures[fut] = files
+        for fut in as_completed(futures):
+            record(futures[fut], fut.result())
+    finally:
+        if not isinstance(dask, Client):
+            client.close()
+

@@ -1,0 +1,37 @@
+"""Small file helpers used everywhere: atomic writes and sha256 digests."""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+__all__ = ["FITS_MAGIC", "atomic_write", "sha256_file"]
+
+FITS_MAGIC = b"SIMPLE  ="
+"""The first bytes of every FITS file (a cheap ``identify`` check)."""
+
+
+def atomic_write(path, write) -> Path:
+    """Call ``write(tmp)`` on a temporary name beside ``path``, then move it into place.
+
+    ``os.replace`` is atomic on one file system, so a killed process never
+    leaves half a file under ``path``.
+    """
+    path = Path(path)
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def sha256_file(path, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file's bytes, read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
