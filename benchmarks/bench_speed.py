@@ -85,7 +85,7 @@ def timed(fn, n_spectra: int):
 
 # ------------------------------------------------------------------ training
 def training(d, rounds: int, lines: list[str]) -> dict:
-    n_tr, n_va = 640, 128
+    n_tr, n_va = 320, 64
     Xt, Xv = d["X_train"][:n_tr], d["X_val"][:n_va]
     yt = d["labels_train"]["age"].to_numpy(np.float64)[:n_tr]
     yv = d["labels_val"]["age"].to_numpy(np.float64)[:n_va]
@@ -205,7 +205,7 @@ def step_variants(rounds: int, lines: list[str]) -> None:
 
 # ------------------------------------------------------------------ inference
 def inference(d, rounds: int, lines: list[str]) -> dict:
-    from rgbkit.catalog import fast_model
+    import copy
 
     X = d["X_val"][:512]
     lines += ["## 2. Inference (spectra/s through a 10-member ensemble)", "",
@@ -225,7 +225,8 @@ def inference(d, rounds: int, lines: list[str]) -> dict:
             members.append(m.eval())
         from rgbkit.train import TargetScaler
         ens = Ensemble(members, TargetScaler("log", 1.0, 0.5), "age", device="cpu")
-        fast = fast_model(ens)
+        fast = copy.copy(ens)  # what the catalog ran before: each member fused (DenseNet1D.fused), in a loop
+        fast.members = [m.fused() for m in members]
         a = ens.predict(X, method="loop").members
         b = ens.predict(X).members
         assert np.allclose(a, b, rtol=1e-4, atol=1e-5), "packed and loop differ"
@@ -241,7 +242,7 @@ def inference(d, rounds: int, lines: list[str]) -> dict:
 
         methods = {
             "member loop, Ensemble.predict (today)": timed(lambda: ens.predict(X, method="loop"), len(X)),
-            "fused members, catalog.fast_model (today's catalog)": timed(
+            "fused members in a loop (the catalog before)": timed(
                 lambda: fast.predict(X, batch_size=128, method="loop"), len(X)),
             "packed + fused, Ensemble.predict (new default)": timed(lambda: ens.predict(X), len(X)),
             "packed + fused, network only, inference_mode": timed(raw(torch.inference_mode), len(X)),
@@ -298,7 +299,7 @@ def accuracy(d, members: int, epochs: int, lines: list[str]) -> dict:
     n_val = len(X) // 5
     va, tr = np.sort(idx[:n_val]), np.sort(idx[n_val:])
     Xtest, ytest = d["X_val"], d["labels_val"]["age"].to_numpy(np.float64)
-    tc = TrainConfig(epochs=epochs, batch_size=64, lr=1e-3, lr_schedule="cosine", patience=max(5, epochs // 4),
+    tc = TrainConfig(epochs=epochs, batch_size=64, lr=1e-3, lr_schedule="cosine", patience=max(4, epochs // 3),
                      device="cpu")
     out = {}
     lines += ["## 4. Accuracy: member by member against packed (reduced protocol, SIMULATED demo data)", "",
@@ -326,6 +327,61 @@ def accuracy(d, members: int, epochs: int, lines: list[str]) -> dict:
     return out
 
 
+# ------------------------------------------------------------------ catalog end to end
+def ten_member_models(folder: Path) -> dict:
+    """Age, mass and classifier folders of 10 members each, made from the shipped members (weights cycled)."""
+    import copy
+
+    from rgbkit.classify import Classifier
+
+    out = {}
+    for name, cls in (("age", Ensemble), ("mass", Ensemble), ("classifier", Classifier)):
+        src = cls.load(PRETRAINED_DIR / name)
+        src.members = [copy.deepcopy(src.members[i % len(src.members)]) for i in range(N_MEMBERS)]
+        src.card["members"] = [{} for _ in range(N_MEMBERS)]
+        out[name] = src.save(folder / name, overwrite=True)
+    return out
+
+
+def catalog_end_to_end(n_files: int, rounds: int, before_root: str, lines: list[str]) -> None:
+    """``rgbkit catalog`` as users run it (a fresh process, start-up included), today's code against this checkout."""
+    import subprocess
+    import tempfile
+
+    sys.path.insert(0, str(HERE))
+    from bench_catalog import survey_files
+
+    files = survey_files(n_files)
+    tmp = Path(tempfile.mkdtemp(prefix="rgbkit_speed_"))
+    models = ten_member_models(tmp / "models")
+    roots = {"before": before_root, "after": str(HERE.parent)}
+    modes = {"1 process, 2 threads": ["--workers", "0", "--threads", "2"],
+             "2 processes, 1 thread each": ["--workers", "2", "--threads", "1"]}
+    wall: dict = {}
+    for r in range(rounds):
+        for mode, flags in modes.items():
+            for code, root in roots.items():
+                cmd = [sys.executable, "-m", "rgbkit.cli", "catalog", str(files[0].parent), "-o", str(tmp / "out"),
+                       "--age-model", str(models["age"]), "--mass-model", str(models["mass"]),
+                       "--classifier", str(models["classifier"]), "--restart", "--quiet", *flags]
+                env = {**os.environ, "PYTHONPATH": root}
+                env.pop("RGBKIT_THREADS", None)
+                t = time.perf_counter()
+                subprocess.run(cmd, env=env, check=True, cwd=tmp, capture_output=True)
+                wall.setdefault((mode, code), []).append(time.perf_counter() - t)
+    lines += ["## 6. `rgbkit catalog` end to end (read, preprocess, label fit, classify, age, mass, write)", "",
+              f"The command as users run it (a fresh Python process: start-up and model loading included), "
+              f"{n_files} simulated DR7 files (`bench_catalog.survey_files`), 10-member age, mass and classifier "
+              f"ensembles of the shipped size (small_config; the shipped members' weights cycled), parquet out. "
+              f"'before' = the same command from {before_root} (main), 'after' = this checkout; "
+              f"{rounds} interleaved rounds, median wall. Load average at start: {load()}.", "",
+              "| processes / threads | before (spectra/s) | after (spectra/s) | ratio |", "| --- | ---: | ---: | ---: |"]
+    for mode in modes:
+        b, a = statistics.median(wall[(mode, "before")]), statistics.median(wall[(mode, "after")])
+        lines.append(f"| {mode} | {n_files / b:,.0f} | {n_files / a:,.0f} | {b / a:.2f}x |")
+    lines += ["", f"Load average after: {load()}.", ""]
+
+
 def estimate(train_rates: dict, lines: list[str], n_train: int = 2764, n_val: int = 692) -> None:
     card = json.loads((PRETRAINED_DIR / "age" / "card.json").read_text())
     best = [m["best_epoch"] for m in card["members"]]
@@ -348,12 +404,15 @@ def estimate(train_rates: dict, lines: list[str], n_train: int = 2764, n_val: in
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="fewer rounds, no accuracy run")
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--acc-members", type=int, default=3)
-    ap.add_argument("--acc-epochs", type=int, default=20)
+    ap.add_argument("--acc-epochs", type=int, default=12)
     ap.add_argument("--threads", type=int, default=1,
                     help="torch threads (1: on a busy shared machine 2 threads can run 10x slower)")
     ap.add_argument("--out", default=str(HERE / "results" / "speed.md"))
+    ap.add_argument("--catalog-files", type=int, default=4000)
+    ap.add_argument("--before", default="/work/main", help="checkout whose `rgbkit catalog` is 'before'")
+    ap.add_argument("--only", choices=("catalog",), help="run one section")
     args = ap.parse_args()
     rounds = 1 if args.quick else args.rounds
     torch.set_num_threads(args.threads)
@@ -375,6 +434,11 @@ def main():
         print("\n".join(lines[shown:]), flush=True)
         shown = len(lines)
 
+    if args.only == "catalog":
+        catalog_end_to_end(args.catalog_files, rounds, args.before, lines)
+        Path(args.out).write_text("\n".join(lines) + "\n")
+        show()
+        return
     tr = training(d, rounds, lines)
     show()
     step_variants(rounds, lines)
@@ -385,6 +449,8 @@ def main():
     estimate(tr, lines)
     show()
     if not args.quick:
+        catalog_end_to_end(args.catalog_files, rounds, args.before, lines)
+        show()
         accuracy(d, args.acc_members, args.acc_epochs, lines)
     lines.append(f"Benchmark wall time {(time.perf_counter() - t0) / 60:.1f} min; load average at end {load()}.")
     Path(args.out).write_text("\n".join(lines) + "\n")
