@@ -47,6 +47,8 @@ __all__ = ["Ensemble", "Prediction", "predict_rows", "ModelFormatError", "MODEL_
 MODEL_FORMAT_VERSION = 1
 """Bumped whenever the folder layout or card schema changes incompatibly."""
 UNITS = {"age": "Gyr", "mass": "Msun"}
+PACKED_BATCH = 256
+"""Largest batch of one packed (all-members) forward pass in :meth:`Ensemble.predict`."""
 CARD = "card.json"
 HISTORY = "history.json"
 CARD_HASH = "card_sha256"
@@ -195,6 +197,7 @@ class Ensemble:
         calibrate: bool = True,
         callback: Callable[[int, int, dict], bool | None] | None = None,
         progress: bool = True,
+        packed: bool = False,
     ) -> "Ensemble":
         """Train ``n_members`` networks with seeds ``seed, seed+1, ...``.
 
@@ -214,6 +217,11 @@ class Ensemble:
             callback: ``callback(member, epoch, history)`` after every epoch;
                 return True to stop: the current member keeps its best weights
                 and no further members are trained.
+            packed: train all members at once as one network
+                (:func:`rgbkit.packed_train.train_members_packed`: each its own
+                seed, data order and best epoch; faster on a CPU). The
+                callback then comes for every member after every epoch and
+                True stops all members.
         """
         if n_members < 1:
             raise ValueError(f"n_members must be >= 1, got {n_members}")
@@ -221,14 +229,21 @@ class Ensemble:
         mc = cls._fit_model_config(model_config)
         tc = train_config if train_config is not None else cls._default_train_config(target)
         Xt, yt, Xv, yv, split = split_train_val(X, y, X_val, y_val, val_fraction, split_seed, cls._labels)
-        results = train_members(lambda c, cb, desc: cls._train_member(Xt, yt, Xv, yv, mc, c, callback=cb,
-                                                                      progress=progress, desc=desc),
-                                n_members, tc, seed, callback, progress, desc=f"{target} ensemble",
-                                postfix=cls._member_postfix)
+        if packed:
+            from .packed_train import train_members_packed
+
+            results = train_members_packed(Xt, yt, Xv, yv, [seed + i for i in range(n_members)], mc, tc,
+                                           callback=callback, progress=progress, desc=f"{target} ensemble")
+        else:
+            results = train_members(lambda c, cb, desc: cls._train_member(Xt, yt, Xv, yv, mc, c, callback=cb,
+                                                                          progress=progress, desc=desc),
+                                    n_members, tc, seed, callback, progress, desc=f"{target} ensemble",
+                                    postfix=cls._member_postfix)
         card = {
             **cls._card_head(target, mc, results),
             "training": {**{k: v for k, v in tc.to_dict().items() if k not in cls._card_drop},
-                         "loss": cls._task.loss_name, "optimizer": "adam", "selection": cls._task.selection},
+                         "loss": cls._task.loss_name, "optimizer": "adam", "selection": cls._task.selection,
+                         "members_packed": bool(packed)},
             "preprocessing": preprocessing,
             "data": {"name": data_name, "sha256": data_hash(Xt, yt), "n_train": int(len(Xt)), "n_val": int(len(Xv)),
                      **cls._data_counts(yt, yv), "val_sha256": data_hash(Xv, yv), "split": split},
@@ -328,8 +343,31 @@ class Ensemble:
             self._stacked = (params, buffers, base)
         return self._stacked
 
+    def packed_network(self):
+        """All members as one fused :class:`~rgbkit.models.packed.PackedDenseNet1D` on ``self.device``.
+
+        Built on first use and rebuilt when a member or its weights change;
+        None when the members cannot be packed (not plain DenseNet1D networks).
+        """
+        from .models.packed import PackedDenseNet1D
+
+        if not all(type(m) is DenseNet1D for m in self.members):
+            return None
+        key = (str(self.device),) + tuple((id(m), sum(t._version for t in m.state_dict().values()))
+                                          for m in self.members)
+        cached = getattr(self, "_packed", None)
+        if cached is None or cached[0] != key:
+            try:
+                net = PackedDenseNet1D.from_members(self.members).fuse().to(self.device)
+            except ValueError:  # e.g. members already fused or of different architectures
+                net = None
+            self._packed = cached = (key, net)
+        return cached[1]
+
     def _forward_z(self, xb: torch.Tensor, method: str) -> torch.Tensor:
-        """(n_members, batch) network outputs for one batch."""
+        """(n_members, batch[, classes]) network outputs for one batch."""
+        if method == "packed":
+            return self.packed_network()(xb)
         if method == "vmap":
             from torch.func import functional_call, vmap
 
@@ -350,17 +388,29 @@ class Ensemble:
             m.to(self.device).eval()
         return torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
 
-    def predict(self, X: np.ndarray, batch_size: int = 1024, method: str = "loop",
+    def _method(self, method: str, batch_size: int) -> tuple[str, int]:
+        """The forward method really used ("packed" falls back to "loop") and its batch size."""
+        if method not in ("packed", "loop", "vmap"):
+            raise ValueError(f"method must be 'packed', 'loop' or 'vmap', got {method!r}")
+        if method == "packed":
+            if self.packed_network() is None:
+                return "loop", batch_size
+            # a few hundred spectra per call keep the N members' activations in cache
+            return method, min(batch_size, PACKED_BATCH)
+        return method, batch_size
+
+    def predict(self, X: np.ndarray, batch_size: int = 1024, method: str = "packed",
                 progress: bool = False) -> Prediction:
         """Mean and spread over members for preprocessed spectra ``(n, 64, 64)`` float32.
 
-        ``method``: "loop" (one member after another per batch) or "vmap"
-        (members stacked with ``torch.func``); both give the same numbers.
+        ``method``: "packed" (all members as one fused network, see
+        :meth:`packed_network`; "loop" when the members cannot be packed),
+        "loop" (one member after another per batch) or "vmap" (members
+        stacked with ``torch.func``); all give the same numbers to float32 rounding.
         """
         from tqdm.auto import tqdm
 
-        if method not in ("loop", "vmap"):
-            raise ValueError(f"method must be 'loop' or 'vmap', got {method!r}")
+        method, batch_size = self._method(method, batch_size)
         Xt = self._inputs(X)
         out = []
         with torch.inference_mode():

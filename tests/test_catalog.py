@@ -301,15 +301,23 @@ def test_fused_members_give_the_same_numbers():
                 mod.bias.data.normal_()
     ens = Ensemble(nets, TargetScaler("log", 1.0, 0.5), "age", card={"spread_scale": 1.3}, device="cpu")
     X = np.random.default_rng(0).random((100, 64, 64), dtype=np.float32)
-    ref = ens.predict(X, batch_size=1024)
-    fast = fast_model(ens)
-    assert fast is fast_model(ens) and fast.members[0] is not ens.members[0]
-    got = fast.predict(X, batch_size=64)
+    ref = ens.predict(X, batch_size=1024, method="loop")  # plain members, one after another
+    # members that pack: the ensemble itself, run as one fused packed network
+    assert fast_model(ens) is ens and ens.packed_network() is not None
+    got = ens.predict(X, batch_size=64)
     np.testing.assert_allclose(got.mean, ref.mean, rtol=2e-5)
     np.testing.assert_allclose(got.std, ref.std, rtol=1e-3, atol=1e-6)
     assert got.std[0] == pytest.approx(1.3 * got.std_raw[0])
     clf = _tiny("class")
-    np.testing.assert_allclose(fast_model(clf).predict(X).p_rgb, clf.predict(X).p_rgb, atol=1e-6)
+    assert fast_model(clf) is clf
+    np.testing.assert_allclose(clf.predict(X).p_rgb, clf.predict(X, method="loop").p_rgb, atol=1e-6)
+    # members that do not pack (two architectures): a copy with each member fused
+    odd = Ensemble([nets[0], DenseNet1D(small_config(growth_rate=6))], TargetScaler("log", 1.0, 0.5), "age",
+                   device="cpu")
+    assert odd.packed_network() is None
+    fast = fast_model(odd)
+    assert fast is fast_model(odd) and fast.members[0] is not odd.members[0]
+    np.testing.assert_allclose(fast.predict(X, batch_size=64).mean, odd.predict(X).mean, rtol=2e-5)
 
 
 def test_column_docs_are_in_step_with_the_code():

@@ -354,3 +354,20 @@ def test_cli_predict_real_lamost_files(tmp_path, shared_data, capsys):
 
     t = Table.read(fits)
     assert "mass" in t.colnames and "age" not in t.colnames and len(t) == 20
+
+
+def test_packed_equals_loop(trained):
+    ens, X, _ = trained
+    a = ens.predict(X[:50], batch_size=16, method="loop")
+    b = ens.predict(X[:50], batch_size=16)  # packed, the default
+    assert ens.packed_network() is not None
+    np.testing.assert_allclose(b.members, a.members, rtol=1e-5, atol=1e-6)
+    # the packed copy follows changes to a member's weights
+    with torch.no_grad():
+        ens.members[1].head[-1].bias += 0.5
+    c = ens.predict(X[:50], batch_size=16)
+    np.testing.assert_allclose(c.members, ens.predict(X[:50], batch_size=16, method="loop").members,
+                               rtol=1e-5, atol=1e-6)
+    assert not np.allclose(c.members[1], b.members[1])
+    with torch.no_grad():
+        ens.members[1].head[-1].bias -= 0.5
