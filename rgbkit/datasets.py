@@ -327,6 +327,13 @@ def load_clusters(seed: int = 3, layout: str = "dr7", progress: bool = True, ref
     return _materialise("clusters", params, make, layout, progress, refresh)
 
 
+def write_kepler_standin(folder, n: int = 200, seed: int = 0, **kwargs):
+    """SIMULATED LAMOST files of real APOKASC-2 Kepler giants plus label tables; see :mod:`rgbkit.standin`."""
+    from .standin import write_kepler_standin as write
+
+    return write(folder, n=n, seed=seed, **kwargs)
+
+
 def survey_labels(n: int, seed: int = 0) -> pd.DataFrame:
     """Hidden truth of a SIMULATED survey: ~55 % RGB, 25 % RC, 8 % subgiants, 12 % dwarfs."""
     rng = np.random.default_rng([seed, 11])

@@ -6,6 +6,9 @@ from pathlib import Path
 import numpy as np
 
 from .. import ood
+from .args import CliError, input_files, output_file, positive_int
+
+TABLE_SUFFIXES = (".parquet", ".csv", ".fits", ".fit")
 
 
 def add_parser(sub) -> None:
@@ -19,7 +22,7 @@ def add_parser(sub) -> None:
                    help="model folders, or 'age'/'mass' for the shipped ones [age mass]")
     p.add_argument("--out", default="predictions.parquet", help=".parquet, .csv or .fits [predictions.parquet]")
     p.add_argument("--device", default="auto")
-    p.add_argument("--workers", type=int, default=1, help="reader processes")
+    p.add_argument("--workers", type=positive_int, default=1, help="reader processes")
     p.set_defaults(func=cli_predict)
 
 
@@ -28,6 +31,8 @@ def _load_model(spec: str, device: str):
 
     if spec in UNITS and not Path(spec).exists():
         return load_pretrained(spec, device=device)
+    if not Path(spec).is_dir():
+        raise CliError(f"--models {spec}: no such model folder (give a folder, or 'age' / 'mass')")
     return Ensemble.load(spec, device=device)
 
 
@@ -71,10 +76,15 @@ def cli_predict(args) -> int:
     from ..io.lamost import read_many
     from ..preprocess import Preprocessor
 
+    output_file(args.out, TABLE_SUFFIXES)
+    paths = input_files(args.paths)
     models = [_load_model(m, args.device) for m in args.models]
-    paths = args.paths[0] if len(args.paths) == 1 else args.paths
     spectra, refused = read_many(paths, workers=args.workers)
     print(f"{len(spectra)} spectra read, {len(refused)} files refused")
+    if not spectra:
+        for path, reason in refused[:20]:
+            print(f"  refused {path}: {reason}")
+        raise CliError(f"none of the {len(refused)} input files could be read; nothing to predict")
     rows = []
     for s in spectra:
         r = s.meta.as_row()
@@ -86,7 +96,7 @@ def cli_predict(args) -> int:
     cache = {}
     for ens in models:
         if ens.preprocessing is None:
-            raise SystemExit(f"{ens.folder}: its card has no preprocessing settings; cannot predict from files")
+            raise CliError(f"{ens.folder}: its card has no preprocessing settings; cannot predict from files")
         key = repr(sorted(ens.preprocessing.items()))
         if key not in cache:  # models sharing settings share one preprocessing pass
             cache[key] = Preprocessor.from_config(ens.preprocessing).run_spectra(spectra, progress=True,
