@@ -12,6 +12,7 @@
 ``RGBKIT_DASHBOARD_REMOTE`` 1: the dashboard serves sessions to other machines too
                             (default: this machine only; ``rgbkit app --address`` other
                             than a loopback address sets it)
+``RGBKIT_FULL_BASELINES``   ``1``: notebook 07 runs the full baseline search (about 14 min), not the quick one
 ==========================  ===================================================
 
 Each is read when asked for (not at import), so a test or a session can

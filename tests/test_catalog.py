@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 import torch
 
+from rgbkit.catalog.domain import REFUSED
 from rgbkit.catalog import (COLUMNS, OOD, ModelRef, build_catalog, line_indices, read_catalog,
                             score_files)
 from rgbkit.classify import Classifier
@@ -72,8 +73,15 @@ def test_real_files_one_row_each_with_documented_columns(real_catalog, real_fits
     assert set(df["file"]) == {str(p) for p in real_fits}
     assert df["read_ok"].all() and len(pd.read_csv(out / "errors.csv")) == 0
     star = df["objclass"] == "STAR"
-    assert df.loc[star & df["pre_ok"], "age"].notna().all()
-    assert (df.loc[df["age"].notna(), "age_lo"] <= df.loc[df["age"].notna(), "age"]).all()
+    refused = (df["ood_flags"] & int(REFUSED)) != 0
+    assert df.loc[star & df["pre_ok"] & ~refused, "age"].notna().all()
+    assert df.loc[refused, ["age", "mass", "age_debiased", "mass_debiased"]].isna().all().all()
+    scored = df["age"].notna()
+    assert scored.sum() >= 20
+    assert (df.loc[scored, "age_lo"] <= df.loc[scored, "age"]).all()
+    deb = df["age_debiased"].notna()  # stand-in models without a de-biasing calibration give NaN
+    assert (df.loc[deb, "age_debiased_lo"] <= df.loc[deb, "age_debiased"]).all()
+    assert (df.loc[deb, "age_debiased"] <= df.loc[deb, "age_debiased_hi"]).all()
     assert ((df["p_rgb"] >= 0) & (df["p_rgb"] <= 1)).sum() == (star & df["pre_ok"]).sum()
 
 
@@ -254,8 +262,9 @@ def test_stand_in_model_objects_run_in_process(real_fits, tmp_path):
             return SimpleNamespace(mean=np.full(len(X), 3.0), std=np.full(len(X), 0.5))
 
     df, errors = score_files(real_fits[:5], age=Const(), mass=None, classifier=None)
-    ok = df["pre_ok"].to_numpy()
-    assert not errors and 0 < ok.sum() < 5  # two of these DR1 files have gaps
+    assert not errors and 0 < df["pre_ok"].sum() < 5  # two of these DR1 files have gaps
+    ok = (df["pre_ok"] & ((df["ood_flags"] & int(REFUSED)) == 0)).to_numpy()  # refused: no age
+    assert ok.sum() >= 2
     assert (df.loc[ok, "age"] == 3.0).all() and (df.loc[ok, "age_hi"] == 3.5).all()
     assert df.loc[~ok, "age"].isna().all() and df["mass"].isna().all() and df["p_rgb"].isna().all()
     path = build_catalog(real_fits[:5], tmp_path, age=Const(), mass=None, classifier=None, progress=False)
@@ -264,7 +273,7 @@ def test_stand_in_model_objects_run_in_process(real_fits, tmp_path):
     young = Const()
     young.card = {"data": {"label_range": [0.5, 2.0]}}  # trained on 0.5-2 Gyr: 3 Gyr is outside
     df, _ = score_files(real_fits[:5], age=young)
-    assert ((df["ood_flags"] & int(OOD.LABEL_RANGE)) != 0).tolist() == ok.tolist()
+    assert ((df["ood_flags"] & int(OOD.LABEL_RANGE)) != 0).tolist() == df["pre_ok"].tolist()
     assert df.loc[ok, "ood_reason"].str.contains("age 3 outside the training range 0.5-2").all()
 
 
@@ -292,15 +301,23 @@ def test_fused_members_give_the_same_numbers():
                 mod.bias.data.normal_()
     ens = Ensemble(nets, TargetScaler("log", 1.0, 0.5), "age", card={"spread_scale": 1.3}, device="cpu")
     X = np.random.default_rng(0).random((100, 64, 64), dtype=np.float32)
-    ref = ens.predict(X, batch_size=1024)
-    fast = fast_model(ens)
-    assert fast is fast_model(ens) and fast.members[0] is not ens.members[0]
-    got = fast.predict(X, batch_size=64)
+    ref = ens.predict(X, batch_size=1024, method="loop")  # plain members, one after another
+    # members that pack: the ensemble itself, run as one fused packed network
+    assert fast_model(ens) is ens and ens.packed_network() is not None
+    got = ens.predict(X, batch_size=64)
     np.testing.assert_allclose(got.mean, ref.mean, rtol=2e-5)
     np.testing.assert_allclose(got.std, ref.std, rtol=1e-3, atol=1e-6)
     assert got.std[0] == pytest.approx(1.3 * got.std_raw[0])
     clf = _tiny("class")
-    np.testing.assert_allclose(fast_model(clf).predict(X).p_rgb, clf.predict(X).p_rgb, atol=1e-6)
+    assert fast_model(clf) is clf
+    np.testing.assert_allclose(clf.predict(X).p_rgb, clf.predict(X, method="loop").p_rgb, atol=1e-6)
+    # members that do not pack (two architectures): a copy with each member fused
+    odd = Ensemble([nets[0], DenseNet1D(small_config(growth_rate=6))], TargetScaler("log", 1.0, 0.5), "age",
+                   device="cpu")
+    assert odd.packed_network() is None
+    fast = fast_model(odd)
+    assert fast is fast_model(odd) and fast.members[0] is not odd.members[0]
+    np.testing.assert_allclose(fast.predict(X, batch_size=64).mean, odd.predict(X).mean, rtol=2e-5)
 
 
 def test_column_docs_are_in_step_with_the_code():
