@@ -1,5 +1,6 @@
 """`rgbkit train --spectra ... --labels ...` end to end on the Kepler stand-in, then predict and catalog with the folder."""
 import json
+import re
 
 import pandas as pd
 import pytest
@@ -22,13 +23,14 @@ def test_cli_check_prints_the_match_report(standin, capsys):
     assert f"label table: {80 + 16} rows, {n_rgb_rows} usable" in out and "1 refused by the reader" in out
 
 
-def test_cli_bad_table_says_what_to_pass(standin, tmp_path):
+def test_cli_bad_table_says_what_to_pass(standin, tmp_path, capsys):
     t = pd.read_csv(standin.tables["apokasc2_csv"]).drop(columns=["LogAge"])
     t["Age"] = t["Age"] * 1e9
     t.to_csv(tmp_path / "yr.csv", index=False)
-    with pytest.raises(SystemExit, match="look like yr.*--age-unit yr"):
-        main(["train", "--target", "age", "--spectra", str(standin.spectra), "--labels", str(tmp_path / "yr.csv"),
-              "--out", str(tmp_path / "m")])
+    assert main(["train", "--target", "age", "--spectra", str(standin.spectra), "--labels", str(tmp_path / "yr.csv"),
+                 "--out", str(tmp_path / "m")]) == 2  # a user error: one line, exit 2 (rgbkit.cli.main)
+    err = capsys.readouterr().err.strip()
+    assert re.search("look like yr.*--age-unit yr", err) and len(err.splitlines()) == 1
     assert not (tmp_path / "m").exists()
 
 

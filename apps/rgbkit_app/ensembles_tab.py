@@ -222,7 +222,7 @@ def build(state: AppState) -> pn.viewable.Viewable:
         name = save_name.value.strip() or f"{run.target}-{run.n_members}x{run.epochs}"
         try:
             folder = sup.save_ensemble(run.ensemble, name)
-        except FileExistsError as e:
+        except Exception as e:  # noqa: BLE001 - exists, no permission, bad name: say why, keep going
             status.object = f"**Not saved.** {e}"
             return
         opts = sup.list_ensembles()
