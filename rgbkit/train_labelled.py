@@ -4,8 +4,9 @@ The recipe: preprocess with the paper's settings (or the given
 :class:`~rgbkit.preprocess.Preprocessor`), split the stars (not the spectra:
 several spectra of one star stay in one split) into fixed train /
 validation / test parts, fit the members on train with epoch selection on
-validation, fit the spread scale on validation, and report M1/M2/coverage
-on test, the part that chose nothing. The card's ``data.provenance`` records
+validation, fit the spread scale and the de-biasing (:mod:`rgbkit.debias`,
+as for the shipped models; with >= 2 members and >= 40 validation spectra)
+on validation, and report M1/M2/coverage on test, the part that chose nothing. The card's ``data.provenance`` records
 the files (count, sha256), the label table (path, sha256, columns used), the
 match settings and report, and the split.
 
@@ -26,7 +27,6 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from . import metrics
 from .labelled import LabelError, LabelledSet
 
 __all__ = ["train_labelled", "save_trained", "split_stars", "split_arrays", "compare_baselines", "ARCHS", "DEFAULT_FRACTIONS"]
@@ -68,14 +68,14 @@ def split_stars(stars: np.ndarray, fractions=DEFAULT_FRACTIONS, seed: int = 0) -
     return np.array([part.get(s, "train") for s in stars], dtype=object)
 
 
-def _test_metrics(ens, X, y) -> dict:
-    p = ens.predict(X)
-    res = {"n": int(len(y)), "m1": metrics.m1(y, p.mean), "m2": metrics.m2(y, p.mean),
-           "member_m2": [metrics.m2(y, q) for q in p.members]}
-    if len(ens) > 1:
-        res["coverage_68_raw"] = metrics.coverage(y, p.mean, p.std_raw)
-        res["coverage_68"] = metrics.coverage(y, p.mean, p.std)
-    return res
+def _debias(ens, X, y, err) -> str:
+    """Fit the de-biasing on the validation split as for the shipped models, when there are enough stars."""
+    n_needed = 40  # rgbkit.debias.fit_forward: 5 stars in each of its 8 bins
+    if len(ens) < 2 or len(y) < n_needed:
+        return f"skipped: {len(ens)} member(s), {len(y)} validation spectra (needs >= 2 members and >= {n_needed})"
+    ok = np.isfinite(err) & (err > 0)
+    ens.calibrate_debias(X, y, err if ok.all() else None)
+    return "fitted on the validation split" + ("" if ok.all() else " (without label errors: some are missing)")
 
 
 def _write_atomically(ens, out: Path, extra: dict[str, str], overwrite: bool) -> Path:
@@ -160,14 +160,17 @@ def train_labelled(ls: LabelledSet, target: str, out, *, members: int = 5, arch=
                        train_config=tc, X_val=X[part["validation"]], y_val=y[part["validation"]],
                        seed=seed, preprocessing=pre.config, data_name=f"labelled: {label_name}",
                        calibrate=True, callback=callback, progress=progress)
-    ens.card.setdefault("metrics", {})["test"] = _test_metrics(ens, X[part["test"]], y[part["test"]])
+    err = pd.to_numeric(ls.labels.get(f"{target}_err"), errors="coerce").to_numpy(np.float64) \
+        if f"{target}_err" in ls.labels else np.full(len(y), np.nan)
+    debias = _debias(ens, X[part["validation"]], y[part["validation"]], err[part["validation"]])
+    ens.evaluate(X[part["test"]], y[part["test"]], split="test")  # the stars that chose nothing
     test_ids = np.sort(ls.labels["star"].to_numpy()[part["test"]]).astype(np.int64)
     ens.card["data"]["split"] = {
         "method": "by star", "fractions": list(map(float, fractions)), "seed": split_seed,
         **{f"n_{s}": int(len(part[s])) for s in SPLITS},
         **{f"n_{s}_stars": int(len(np.unique(ls.labels['star'].to_numpy()[part[s]]))) for s in SPLITS},
         "test_stars_sha256": hashlib.sha256(test_ids.tobytes()).hexdigest()}
-    ens.card["data"]["provenance"] = {**ls.provenance, "preprocessing_dropped": dropped_prep,
+    ens.card["data"]["provenance"] = {**ls.provenance, "preprocessing_dropped": dropped_prep, "debias": debias,
                                       "n_without_label": int((~good_y).sum()),
                                       "train_seconds": round(time.perf_counter() - t0, 1)}
     table = ls.labels.iloc[idx][["star", "file", "spec_obsid", "spec_designation", "spec_kic", "snr_g", target]]

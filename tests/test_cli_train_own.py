@@ -27,11 +27,18 @@ def test_cli_bad_table_says_what_to_pass(standin, tmp_path, capsys):
     t = pd.read_csv(standin.tables["apokasc2_csv"]).drop(columns=["LogAge"])
     t["Age"] = t["Age"] * 1e9
     t.to_csv(tmp_path / "yr.csv", index=False)
-    assert main(["train", "--target", "age", "--spectra", str(standin.spectra), "--labels", str(tmp_path / "yr.csv"),
-                 "--out", str(tmp_path / "m")]) == 2  # a user error: one line, exit 2 (rgbkit.cli.main)
+    code = main(["train", "--target", "age", "--spectra", str(standin.spectra), "--labels", str(tmp_path / "yr.csv"),
+                 "--out", str(tmp_path / "m")])
     err = capsys.readouterr().err.strip()
-    assert re.search("look like yr.*--age-unit yr", err) and len(err.splitlines()) == 1
+    assert code == 2 and len(err.splitlines()) == 1 and err.startswith("rgbkit train: error:")
+    assert "yr.csv: ages in column 'Age' look like yr" in err and "--age-unit yr" in err
     assert not (tmp_path / "m").exists()
+    code = main(["train", "--target", "age", "--spectra", str(standin.spectra), "--out", str(tmp_path / "m")])
+    assert code == 2 and "--spectra needs --labels TABLE" in capsys.readouterr().err
+    t.assign(KIC=t["KIC"] + 1).to_csv(tmp_path / "shifted.csv", index=False)
+    code = main(["train", "--target", "mass", "--spectra", str(standin.spectra), "--labels",
+                 str(tmp_path / "shifted.csv"), "--out", str(tmp_path / "m")])
+    assert code == 2 and "no spectrum matched by kic" in capsys.readouterr().err
 
 
 def test_cli_train_predict_catalog(standin, tmp_path, capsys):

@@ -181,6 +181,7 @@ def test_train_from_files_to_predictions(standin, by_kic, tmp_path):
     assert prov["labels"]["path"] == str(label_file.resolve()) and prov["labels"]["columns"]["age"] == "Age"
     assert prov["spectra"]["n_files"] == len(standin.truth) + 1 and prov["spectra"]["n_refused"] == 1
     assert prov["match"] == {"by": "kic", "radius_arcsec": None, "duplicates": "best_snr", "label_duplicates": "error"}
+    assert prov["debias"].startswith("skipped: 2 member(s)")  # too few validation stars to de-bias
     split = card["data"]["split"]
     n_gap = N - int(Preprocessor().run_spectra(by_kic.spectra).ok.sum())  # simulated missing windows
     assert 0 < n_gap < 10 and prov["preprocessing_dropped"] == {"ZERO_PIXELS": n_gap}

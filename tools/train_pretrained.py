@@ -103,7 +103,8 @@ def train_one(args) -> None:
                        n_members=args.members, model_config=config, train_config=tc,
                        X_val=Xv, y_val=lv[target].to_numpy(np.float64),
                        preprocessing=a["preprocessing"], data_name="rgbkit.datasets.load_demo() (SIMULATED)",
-                       progress=not args.quiet, callback=_log(target, _deadline(args.deadline)))
+                       progress=not args.quiet, callback=_log(target, _deadline(args.deadline)),
+                       packed=args.packed)
     wall = time.perf_counter() - t0
     ens.card["notes"] = (
         f"Shipped demo model. Trained on SIMULATED spectra: its numbers say nothing about real stars. "
@@ -230,6 +231,8 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--quiet", action="store_true")
+    p.add_argument("--packed", action="store_true",
+                   help="train all members at once as one packed network (rgbkit.packed_train)")
     p.add_argument("--deadline", default=None, help="local HH:MM: stop the current member there and keep the members done")
     p.add_argument("--check-only", action="store_true", help="only rewrite frozen_check.npz")
     p.add_argument("--finish-only", action="store_true",

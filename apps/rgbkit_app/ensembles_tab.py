@@ -118,7 +118,8 @@ def build(state: AppState) -> pn.viewable.Viewable:
     epoch_table = table(_epoch_rows([]), "epoch-table", pagination="local", page_size=EPOCH_PAGE)
 
     demo_box = pn.Column(simulated_banner("Training here uses the SIMULATED demo set."), pn.Row(n_train, n_val))
-    job = {"run": None, "cb": None, "shown": -1, "labelled": None}  # this session's (a closure, not global)
+    # this session's run, matched set and matching poll (a closure, not global)
+    job = {"run": None, "cb": None, "shown": -1, "labelled": None, "matching": None}
     workdir = {"path": None}
 
     def on_source(event):
@@ -129,23 +130,42 @@ def build(state: AppState) -> pn.viewable.Viewable:
 
     def on_check(_):
         import tempfile
+        import threading
 
+        if job["matching"] is not None:
+            return
         if workdir["path"] is None:
             workdir["path"] = tempfile.mkdtemp(prefix="rgbkit-session-")
         job["labelled"] = None
-        start.disabled = True
+        start.disabled = own_check.disabled = True
         own_report.object = "Reading the spectra and the table..."
-        try:
-            ls = sup.match_own_data(own_spectra.value, target.value, own_table.value, own_upload.value,
-                                    own_upload.filename, own_match.value, own_radius.value, own_columns.value,
-                                    [own_states.value] if own_states.value else None, workdir["path"])
-        except Exception as e:  # a bad folder or table: say why, keep going
-            own_report.object = f"**Cannot use these data.** {e}"
-            return
-        job["labelled"] = (ls, target.value)
-        own_report.object = (f"### Your data: columns and match (target **{target.value}**)\n\n"
-                             f"```text\n{ls.report}\n```")
-        start.disabled = False
+        args = (own_spectra.value, target.value, own_table.value, own_upload.value, own_upload.filename,
+                own_match.value, own_radius.value, own_columns.value,
+                [own_states.value] if own_states.value else None, workdir["path"])
+        box = {}
+
+        def work():  # off the event loop: reading a large folder takes a while, other sessions go on
+            try:
+                box["ls"] = sup.match_own_data(*args)
+            except Exception as e:  # a bad folder or table: said on the page
+                box["error"] = e
+
+        def poll():
+            if not box:
+                return
+            job["matching"].stop()
+            job["matching"] = None
+            own_check.disabled = False
+            if "error" in box:
+                own_report.object = f"**Cannot use these data.** {box['error']}"
+                return
+            job["labelled"] = (box["ls"], args[1])
+            own_report.object = (f"### Your data: columns and match (target **{args[1]}**)\n\n"
+                                 f"```text\n{box['ls'].report}\n```")
+            start.disabled = False
+
+        threading.Thread(target=work, name="rgbkit-match", daemon=True).start()
+        job["matching"] = pn.state.add_periodic_callback(poll, period=POLL_MS)
 
     def on_target(event):
         if job["labelled"] is not None and job["labelled"][1] != event.new:
