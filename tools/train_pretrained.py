@@ -39,7 +39,10 @@ A 10-member retrain was started for issue 12 and stopped: with the machine
 shared by six developers (load average 8-13 on 2 cores) one epoch took
 20-67 s instead of ~5 s, i.e. 2-3 h for 10 members per target. Run the
 command above with ``--members 10`` on a quiet machine (or ``--deadline
-HH:MM`` to keep the members finished by then).
+HH:MM`` to keep the members finished by then). ``--packed`` trains the ten
+members at once as one grouped network (:mod:`rgbkit.packed_train`); on
+2 cores at load average 12 that ran at ~280 s per epoch for all ten, too slow
+to finish here as well.
 """
 from __future__ import annotations
 
