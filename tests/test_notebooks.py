@@ -85,5 +85,5 @@ def test_start_page_lists_every_notebook_with_time_and_memory():
         assert p.name in row and " MB" in row and ("min" in row or " s " in row), row
 
 
-def test_there_are_nine_notebooks_in_reading_order():
-    assert [p.name[:2] for p in NOTEBOOKS] == [f"{i:02d}" for i in range(0, 9)]
+def test_there_are_ten_notebooks_in_reading_order():
+    assert [p.name[:2] for p in NOTEBOOKS] == [f"{i:02d}" for i in range(0, 10)]
