@@ -268,8 +268,9 @@ def cluster_ages_plot(table, stars=None, title: str = "Open-cluster ages"):
 
     ``table`` / ``stars``: the DataFrames of :func:`rgbkit.clusters.cluster_ages`.
     Per cluster (x position = row order): the member stars used (grey dots),
-    the predicted median with error bar, the literature age with its range
-    (orange) and the simulated truth (red cross) where known.
+    the predicted median with error bar, the members' combined likelihood
+    (``age_like`` with its 68% interval, green) when the table has it, the
+    literature age with its range (orange) and the simulated truth (red cross) where known.
     """
     tab = table.reset_index(drop=True)
     if not len(tab):
@@ -289,6 +290,14 @@ def cluster_ages_plot(table, stars=None, title: str = "Open-cluster ages"):
     spread = tab["age_spread"].to_numpy(dtype=np.float64)
     layers.append(hv.ErrorBars((xs, pred, spread), xd, [yd, "spread"], label="1.4826 MAD").opts(color="#1f77b4", line_width=2))
     layers.append(hv.Scatter((xs, pred), xd, yd, label="predicted (median)").opts(color="#1f77b4", size=10))
+    if "age_like" in tab and np.isfinite(tab["age_like"].to_numpy(dtype=np.float64)).any():
+        like = tab["age_like"].to_numpy(dtype=np.float64)
+        lo = like - tab["age_like_lo"].to_numpy(dtype=np.float64)
+        hi = tab["age_like_hi"].to_numpy(dtype=np.float64) - like
+        layers.append(hv.ErrorBars((xs - 0.1, like, lo, hi), xd, [yd, "neg", "pos"], label="likelihood 68%")
+                      .opts(color="#2ca02c", line_width=2))
+        layers.append(hv.Scatter((xs - 0.1, like), xd, yd, label="predicted (likelihood)").opts(
+            color="#2ca02c", size=10, marker="diamond"))
     if "lit_age" in tab and np.isfinite(tab["lit_age"].to_numpy(dtype=np.float64)).any():
         lit = tab["lit_age"].to_numpy(dtype=np.float64)
         lo = lit - tab["lit_low"].to_numpy(dtype=np.float64)

@@ -97,6 +97,19 @@ def test_cluster_ages_plot_shows_table():
     lit = only(obj, hv.ErrorBars, "literature range")
     assert lit.dimension_values(2).tolist() == pytest.approx([0.5, 0.5])  # 4.0 - 3.5, 3.3 - 2.8
     assert lit.dimension_values(3).tolist() == pytest.approx([0.8, 0.5])
+    assert not [e for e in obj if e.label.startswith(("likelihood", "predicted (likelihood)"))]  # no age_like column
+
+
+def test_cluster_ages_plot_shows_likelihood_age_with_its_interval():
+    table = pd.DataFrame({"cluster": ["M67", "NGC 2420"], "age": [4.6, 3.8], "age_spread": [0.4, 0.5],
+                          "age_like": [4.2, 3.4], "age_like_lo": [3.9, 2.9], "age_like_hi": [4.7, 4.1]})
+    obj = plots.cluster_ages_plot(table)
+    render(obj)
+    scatters = {e.label: e for e in obj if isinstance(e, hv.Scatter)}
+    assert scatters["predicted (likelihood)"].dimension_values(1).tolist() == [4.2, 3.4]
+    bars = only(obj, hv.ErrorBars, "likelihood 68%")
+    assert bars.dimension_values(2).tolist() == pytest.approx([0.3, 0.5])  # 4.2 - 3.9, 3.4 - 2.9
+    assert bars.dimension_values(3).tolist() == pytest.approx([0.5, 0.7])
 
 
 def test_contamination_completeness_curve_numbers():
