@@ -351,7 +351,7 @@ def catalog_end_to_end(n_files: int, rounds: int, before_root: str, lines: list[
     sys.path.insert(0, str(HERE))
     from bench_catalog import survey_files
 
-    files = survey_files(n_files)
+    files = survey_files(max(n_files, 4000))[:n_files]  # one cached set of 4,000 simulated DR7 files
     tmp = Path(tempfile.mkdtemp(prefix="rgbkit_speed_"))
     models = ten_member_models(tmp / "models")
     roots = {"before": before_root, "after": str(HERE.parent)}
@@ -361,7 +361,7 @@ def catalog_end_to_end(n_files: int, rounds: int, before_root: str, lines: list[
     for r in range(rounds):
         for mode, flags in modes.items():
             for code, root in roots.items():
-                cmd = [sys.executable, "-m", "rgbkit.cli", "catalog", str(files[0].parent), "-o", str(tmp / "out"),
+                cmd = [sys.executable, "-m", "rgbkit.cli", "catalog", *map(str, files), "-o", str(tmp / "out"),
                        "--age-model", str(models["age"]), "--mass-model", str(models["mass"]),
                        "--classifier", str(models["classifier"]), "--restart", "--quiet", *flags]
                 env = {**os.environ, "PYTHONPATH": root}
@@ -412,7 +412,7 @@ def main():
     ap.add_argument("--out", default=str(HERE / "results" / "speed.md"))
     ap.add_argument("--catalog-files", type=int, default=4000)
     ap.add_argument("--before", default="/work/main", help="checkout whose `rgbkit catalog` is 'before'")
-    ap.add_argument("--only", choices=("catalog",), help="run one section")
+    ap.add_argument("--only", choices=("catalog", "accuracy"), help="run one section")
     args = ap.parse_args()
     rounds = 1 if args.quick else args.rounds
     torch.set_num_threads(args.threads)
@@ -434,8 +434,11 @@ def main():
         print("\n".join(lines[shown:]), flush=True)
         shown = len(lines)
 
-    if args.only == "catalog":
-        catalog_end_to_end(args.catalog_files, rounds, args.before, lines)
+    if args.only:
+        if args.only == "catalog":
+            catalog_end_to_end(args.catalog_files, rounds, args.before, lines)
+        else:
+            accuracy(d, args.acc_members, args.acc_epochs, lines)
         Path(args.out).write_text("\n".join(lines) + "\n")
         show()
         return
