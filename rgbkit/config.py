@@ -9,6 +9,10 @@
 ``RGBKIT_FETCH_URL``        archive URL template with ``{obsid}`` for downloads
 ``RGBKIT_FETCH_TOKEN``      fills ``{token}`` in that template
 ``RGBKIT_NOTEBOOK_TEST``    set by the test suite; read by the notebooks themselves (quick settings)
+``RGBKIT_DASHBOARD_REMOTE`` 1: the dashboard serves sessions to other machines too
+                            (default: this machine only; ``rgbkit app --address`` other
+                            than a loopback address sets it)
+``RGBKIT_FULL_BASELINES``   ``1``: notebook 07 runs the full baseline search (about 14 min), not the quick one
 ==========================  ===================================================
 
 Each is read when asked for (not at import), so a test or a session can
@@ -54,6 +58,11 @@ def threads() -> int | None:
     """``$RGBKIT_THREADS`` as a count (at least 1), or None when unset."""
     want = _env("RGBKIT_THREADS")
     return max(1, int(want)) if want else None
+
+
+def dashboard_remote() -> bool:
+    """``$RGBKIT_DASHBOARD_REMOTE`` set to 1/true/yes: serve dashboard sessions to other machines."""
+    return (_env("RGBKIT_DASHBOARD_REMOTE") or "").strip().lower() in ("1", "true", "yes")
 
 
 def fetch_url() -> str | None:

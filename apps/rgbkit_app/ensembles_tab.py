@@ -1,4 +1,5 @@
-"""Tab 2: load a shipped or saved ensemble (its model card), or train one on the demo data."""
+"""Tab 2: load a shipped or saved ensemble (its model card), or train one on the demo data or on your own
+labelled spectra (a folder on the server + a label table, matched and reported before training)."""
 from __future__ import annotations
 
 import holoviews as hv
@@ -80,6 +81,30 @@ def build(state: AppState) -> pn.viewable.Viewable:
                                   css_classes=["train-n"])
     n_val = pn.widgets.IntInput(name="Validation stars", start=20, end=700, step=10, value=150, width=180,
                                 css_classes=["val-n"])
+    # your own labelled spectra: a folder on this machine + a table (uploaded or a path), matched first
+    source = pn.widgets.RadioButtonGroup(name="Data", options={"demo (simulated)": "demo",
+                                                               "my labelled spectra": "own"},
+                                         value="demo", css_classes=["train-source"])
+    own_spectra = pn.widgets.TextInput(name="Spectra: folder or glob on the server",
+                                       placeholder="/data/lamost/kepler or /data/*.fits.gz", width=380,
+                                       css_classes=["own-spectra"])
+    own_upload = pn.widgets.FileInput(accept=".csv,.fits,.fit,.vot,.xml,.parquet,.mrt,.txt", width=380,
+                                      css_classes=["own-upload"])
+    own_table = pn.widgets.TextInput(name="...or the label table's path on the server (a CDS .dat with its ReadMe)",
+                                     width=380, css_classes=["own-table"])
+    own_match = pn.widgets.Select(name="Match by", options=["auto", "obsid", "designation", "kic", "position"],
+                                  value="auto", width=180, css_classes=["own-match"])
+    own_radius = pn.widgets.FloatInput(name="Radius (arcsec)", value=3.0, start=0.1, end=60, width=180,
+                                       css_classes=["own-radius"])
+    own_columns = pn.widgets.TextInput(name="Column names, if not recognised (optional)",
+                                       placeholder="age=Age_Y2, kic=KIC_ID", width=380, css_classes=["own-columns"])
+    own_states = pn.widgets.Select(name="Evolutionary states", options={"all": "", "RGB only (the paper)": "RGB"},
+                                   width=180, css_classes=["own-states"])
+    own_check = pn.widgets.Button(name="Match and check", button_type="primary", width=180,
+                                  css_classes=["own-check"])
+    own_report = pn.pane.Markdown("", css_classes=["match-report"], sizing_mode="stretch_width")
+    own_box = pn.Column(own_spectra, own_upload, own_table, pn.Row(own_match, own_radius), own_columns,
+                        pn.Row(own_states, own_check, align="end"), visible=False)
     start = pn.widgets.Button(name="Start training", button_type="primary", width=180, css_classes=["start-button"])
     stop = pn.widgets.Button(name="Stop (keep best)", button_type="danger", width=180, disabled=True,
                              css_classes=["stop-button"])
@@ -92,7 +117,46 @@ def build(state: AppState) -> pn.viewable.Viewable:
     curves = pn.Column(_curves([]), css_classes=["curves-area"])
     epoch_table = table(_epoch_rows([]), "epoch-table", pagination="local", page_size=EPOCH_PAGE)
 
-    job = {"run": None, "cb": None, "shown": -1}  # this session's run (a closure, not global)
+    demo_box = pn.Column(simulated_banner("Training here uses the SIMULATED demo set."), pn.Row(n_train, n_val))
+    job = {"run": None, "cb": None, "shown": -1, "labelled": None}  # this session's (a closure, not global)
+    workdir = {"path": None}
+
+    def on_source(event):
+        own = event.new == "own"
+        own_box.visible = own
+        demo_box.visible = not own
+        start.disabled = own and job["labelled"] is None
+
+    def on_check(_):
+        import tempfile
+
+        if workdir["path"] is None:
+            workdir["path"] = tempfile.mkdtemp(prefix="rgbkit-session-")
+        job["labelled"] = None
+        start.disabled = True
+        own_report.object = "Reading the spectra and the table..."
+        try:
+            ls = sup.match_own_data(own_spectra.value, target.value, own_table.value, own_upload.value,
+                                    own_upload.filename, own_match.value, own_radius.value, own_columns.value,
+                                    [own_states.value] if own_states.value else None, workdir["path"])
+        except Exception as e:  # a bad folder or table: say why, keep going
+            own_report.object = f"**Cannot use these data.** {e}"
+            return
+        job["labelled"] = (ls, target.value)
+        own_report.object = (f"### Your data: columns and match (target **{target.value}**)\n\n"
+                             f"```text\n{ls.report}\n```")
+        start.disabled = False
+
+    def on_target(event):
+        if job["labelled"] is not None and job["labelled"][1] != event.new:
+            job["labelled"] = None  # labels were checked for the other target
+            if source.value == "own":
+                start.disabled = True
+                own_report.object = f"Target changed to {event.new}: press *Match and check* again."
+
+    source.param.watch(on_source, "value")
+    target.param.watch(on_target, "value")
+    own_check.on_click(on_check)
 
     def poll():
         run = job["run"]
@@ -118,8 +182,10 @@ def build(state: AppState) -> pn.viewable.Viewable:
         ens = run.ensemble
         best = ", ".join(str(m["best_epoch"]) for m in ens.card["members"])
         verb = "Stopped" if snap["stopped"] else "Finished"
+        test = ens.card["metrics"].get("test")
         status.object = (f"**{verb}** after {n_done} epochs ({snap['elapsed']:.0f} s): {len(ens)} member(s), "
-                         f"best epochs kept: {best}. Validation M2 {ens.card['metrics']['val']['m2']:.1f}%.")
+                         f"best epochs kept: {best}. Validation M2 {ens.card['metrics']['val']['m2']:.1f}%"
+                         + (f"; test M2 {test['m2']:.1f}% ({test['n']} spectra that chose nothing)." if test else "."))
         state.ensembles = {**state.ensembles, ens.target: ens}
         save.disabled = False
         show_ensemble(ens, f"trained in this session ({ens.target})", curves=False)
@@ -127,11 +193,20 @@ def build(state: AppState) -> pn.viewable.Viewable:
     def on_start(_):
         if job["run"] is not None and not job["run"].snapshot()["done"]:
             return
-        run = sup.TrainingRun(target.value, members.value, epochs.value, n_train.value, n_val.value, size.value)
+        if source.value == "own":
+            if job["labelled"] is None:
+                status.object = "Press *Match and check* first."
+                return
+            ls = job["labelled"][0]
+            run = sup.TrainingRun(target.value, members.value, epochs.value, size=size.value, labelled=ls)
+            what = f"{len(ls)} of your spectra (70/15/15 train/validation/test by star)"
+        else:
+            run = sup.TrainingRun(target.value, members.value, epochs.value, n_train.value, n_val.value, size.value)
+            what = f"{n_train.value} stars"
         job.update(run=run.start(), shown=-1)
         start.disabled, stop.disabled, save.disabled = True, False, True
         progress.param.update(value=0, visible=True, bar_color="primary")
-        status.object = f"Starting: {members.value} member(s) x {epochs.value} epochs on {n_train.value} stars..."
+        status.object = f"Starting: {members.value} member(s) x {epochs.value} epochs on {what}..."
         job["cb"] = pn.state.add_periodic_callback(poll, period=POLL_MS)
 
     def on_stop(_):
@@ -161,10 +236,9 @@ def build(state: AppState) -> pn.viewable.Viewable:
 
     left = pn.Column(
         "### Load an ensemble", no_shipped, load_select, load_button,
-        "### Train on the demo data", simulated_banner("Training here uses the SIMULATED demo set."),
-        target, members, pn.Row(epochs, size), pn.Row(n_train, n_val),
+        "### Train", source, target, own_box, demo_box, members, pn.Row(epochs, size),
         pn.pane.Markdown("Adam, learning rate 1e-3 annealed (cosine), Huber loss; each member keeps "
                          "its epoch with the lowest validation M2.", width=380),
         pn.Row(start, stop), progress, status, pn.Row(save_name, save, align="end"), width=410)
-    return pn.Row(left, pn.Column(card_area, "### Live training", curves, epoch_table,
+    return pn.Row(left, pn.Column(card_area, own_report, "### Live training", curves, epoch_table,
                                   sizing_mode="stretch_width"), name="Ensembles")

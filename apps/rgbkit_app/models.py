@@ -58,6 +58,10 @@ def shipped_ensemble(target: str):
 def save_ensemble(ens, name: str) -> Path:
     """Save a trained ensemble under :func:`models_dir` (a plain folder name, no paths)."""
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name).strip("._") or "ensemble"
+    if getattr(ens, "extra_files", None):  # trained on the user's own files: keep its training table
+        from rgbkit.train_labelled import save_trained
+
+        return save_trained(ens, models_dir() / safe)
     return ens.save(models_dir() / safe)
 
 
@@ -90,7 +94,7 @@ def _predict_saved(folder: str, mtime: float, split: str):
     return _predict_demo(_load_ensemble(folder, mtime), split)
 
 
-def predict_demo(ens, split: str = "validation"):
+def predict_demo(ens, split: str = "test"):
     """Predictions of ``ens`` for the demo ``split``: (per-star DataFrame, summary dict).
 
     Columns: obsid, designation, teff, logg, feh, stage, the label, its error,

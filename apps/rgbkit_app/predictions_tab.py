@@ -1,4 +1,4 @@
-"""Tab 3: predicted against labelled age and mass on the demo validation split."""
+"""Tab 3: predicted against labelled age and mass on the demo test split (it chose nothing)."""
 from __future__ import annotations
 
 import numpy as np
@@ -28,7 +28,7 @@ def _summary_md(s: dict, origin: str) -> str:
     paper = sup.paper_numbers(t)
     cov = "n/a (one member)" if np.isnan(s["coverage_68"]) else f"{s['coverage_68']:.0%}"
     mem = ", ".join(f"{m:.1f}" for m in s["member_m2"])
-    return (f"**{t.capitalize()}** ({s['members']}-member ensemble {origin}), {s['n']} validation stars:  \n"
+    return (f"**{t.capitalize()}** ({s['members']}-member ensemble {origin}), {s['n']} test stars:  \n"
             f"M1 = <span class='{t}-m1'>{s['m1']:.3g}</span> {u}, M2 = <span class='{t}-m2'>{s['m2']:.1f}</span>% "
             f"(paper: {paper['m1']} {u}, {paper['m2']}%); 68% coverage of the +-1 sigma spread: "
             f"<span class='{t}-cov'>{cov}</span>; members' M2: {mem}%.")
@@ -56,12 +56,12 @@ def build(state: AppState) -> pn.viewable.Viewable:
         if frames:
             df = sup.merged_predictions(frames)
             show = [c for c in df.columns if not c.endswith("_within_1sigma")]
-            body += [pn.pane.Markdown(f"### Per-star predictions ({len(df)} validation stars)",
+            body += [pn.pane.Markdown(f"### Per-star predictions ({len(df)} test stars)",
                                       css_classes=["pred-count"]),
                      table(df[show], "pred-table", pagination="local", page_size=12,
                            formatters={"teff": {"type": "money", "precision": 0, "thousand": False}})]
         return pn.Column(*body)
 
-    return pn.Column(simulated_banner("Predictions are for the demo validation split; labels play the role of "
+    return pn.Column(simulated_banner("Predictions are for the demo test split (nothing was fitted or chosen on it); labels play the role of "
                                       "asteroseismic values, the hidden truth is in the *_true columns."),
                      view, name="Predictions", sizing_mode="stretch_width")

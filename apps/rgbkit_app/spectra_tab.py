@@ -58,7 +58,7 @@ def build(state: AppState) -> pn.viewable.Viewable:
             data = data.encode()
         try:
             spec = sup.read_upload(data, name)
-        except sup.UploadError as e:
+        except Exception as e:  # noqa: BLE001 - every refusal is shown, never swallowed
             upload_msg.param.update(object=f"**Upload refused.** {e}", visible=True)
             return
         upload_msg.param.update(object="", visible=False)

@@ -37,6 +37,14 @@ def cmd_app(args) -> int:
            "--warm"]  # run the app once at start-up: caches fill before the first visitor
     if args.show:
         cmd.append("--show")
+    import ipaddress
+
+    try:
+        local = ipaddress.ip_address(args.address).is_loopback
+    except ValueError:
+        local = args.address == "localhost"
+    if not local:  # the user asked for other machines: let the app serve their sessions
+        os.environ["RGBKIT_DASHBOARD_REMOTE"] = "1"
     print("starting the rgbkit dashboard: http://%s:%d/dashboard" % (args.address, args.port))
     os.execv(sys.executable, cmd)
     return 0
