@@ -161,10 +161,6 @@ def step_variants(rounds: int, lines: list[str]) -> None:
     if fp is not None and hasattr(fp, "fp32_precision"):
         nets["oneDNN conv fp32_precision=bf16"] = with_bf16_conv
 
-    def no_mkldnn():
-        with torch.backends.mkldnn.flags(enabled=False):
-            return stepper(base_net)()
-    nets["oneDNN off (native convs)"] = no_mkldnn
     rates = interleaved(nets, rounds)
     lines += ["Packed paper-size training step variants (batch 64 per member, 10 members, random data; "
               "spectra/s). bf16 variants are NOT used: they change the numbers and are listed only to say "
@@ -412,7 +408,8 @@ def main():
     ap.add_argument("--out", default=str(HERE / "results" / "speed.md"))
     ap.add_argument("--catalog-files", type=int, default=4000)
     ap.add_argument("--before", default="/work/main", help="checkout whose `rgbkit catalog` is 'before'")
-    ap.add_argument("--only", choices=("catalog", "accuracy"), help="run one section")
+    ap.add_argument("--only", help="comma-separated sections: training, variants, inference, preprocessing, "
+                                       "catalog, accuracy")
     args = ap.parse_args()
     rounds = 1 if args.quick else args.rounds
     torch.set_num_threads(args.threads)
@@ -435,10 +432,14 @@ def main():
         shown = len(lines)
 
     if args.only:
-        if args.only == "catalog":
-            catalog_end_to_end(args.catalog_files, rounds, args.before, lines)
-        else:
-            accuracy(d, args.acc_members, args.acc_epochs, lines)
+        sections = {"training": lambda: training(d, rounds, lines), "variants": lambda: step_variants(rounds, lines),
+                    "inference": lambda: inference(d, rounds, lines),
+                    "preprocessing": lambda: preprocessing(rounds + 2, lines),
+                    "catalog": lambda: catalog_end_to_end(args.catalog_files, rounds, args.before, lines),
+                    "accuracy": lambda: accuracy(d, args.acc_members, args.acc_epochs, lines)}
+        for name in args.only.split(","):
+            sections[name]()
+            show()
         Path(args.out).write_text("\n".join(lines) + "\n")
         show()
         return
