@@ -109,7 +109,7 @@ def train_labelled(ls: LabelledSet, target: str, out, *, members: int = 5, arch=
                    train_config=None, epochs: int | None = None, fractions=DEFAULT_FRACTIONS,
                    split_seed: int = 0, seed: int = 0, preprocessor=None, overwrite: bool = False,
                    callback: Callable[[int, int, dict], bool | None] | None = None,
-                   progress: bool = True, device: str = "auto"):
+                   progress: bool = True, device: str = "auto", packed: bool = False):
     """Train an ensemble for ``target`` on a labelled set and write it to the folder ``out``.
 
     Args:
@@ -124,6 +124,7 @@ def train_labelled(ls: LabelledSet, target: str, out, *, members: int = 5, arch=
         fractions, split_seed: train/validation/test fractions of the stars and the split's seed.
         preprocessor: default the paper's :class:`~rgbkit.preprocess.Preprocessor`.
         callback: as in :meth:`Ensemble.fit` (return True to stop early).
+        packed: train all members at once as one network (see :meth:`Ensemble.fit`).
 
     Returns the trained :class:`~rgbkit.ensemble.Ensemble` (``.folder`` is ``out``);
     ``ens.card["metrics"]["test"]`` holds M1/M2/coverage on the test stars.
@@ -159,7 +160,7 @@ def train_labelled(ls: LabelledSet, target: str, out, *, members: int = 5, arch=
     ens = Ensemble.fit(X[part["train"]], y[part["train"]], target, n_members=members, model_config=mc,
                        train_config=tc, X_val=X[part["validation"]], y_val=y[part["validation"]],
                        seed=seed, preprocessing=pre.config, data_name=f"labelled: {label_name}",
-                       calibrate=True, callback=callback, progress=progress)
+                       calibrate=True, callback=callback, progress=progress, packed=packed)
     err = pd.to_numeric(ls.labels.get(f"{target}_err"), errors="coerce").to_numpy(np.float64) \
         if f"{target}_err" in ls.labels else np.full(len(y), np.nan)
     debias = _debias(ens, X[part["validation"]], y[part["validation"]], err[part["validation"]])

@@ -157,3 +157,14 @@ def test_ensemble_and_classifier_fit_packed(tmp_path):
         assert info["best_epoch"] == int(np.argmin(h["val_loss"])) + 1
     np.testing.assert_allclose(clf.predict(Xv).members, clf.predict(Xv, method="loop").members,
                                rtol=1e-5, atol=1e-6)
+
+
+def test_cli_train_packed(tmp_path):
+    from rgbkit.cli import main
+
+    out = tmp_path / "mass"
+    assert main(["train", "--target", "mass", "--arch", "tiny", "--members", "2", "--epochs", "1",
+                 "--threads", "1", "--device", "cpu", "--packed", "--out", str(out)]) == 0
+    ens = Ensemble.load(out, target="mass")
+    assert len(ens) == 2 and ens.card["training"]["members_packed"] is True
+    assert [m["epochs_run"] for m in ens.card["members"]] == [1, 1]

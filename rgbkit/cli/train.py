@@ -31,6 +31,9 @@ def add_parser(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     p.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads (1 is often fastest on a busy machine)")
+    p.add_argument("--packed", action="store_true",
+                   help="train all members at once as one network (each its own seed, data order and best epoch; "
+                        "faster on a CPU, see benchmarks/results/speed.md)")
     p.add_argument("--out", required=True, help="model folder to write")
     p.add_argument("--overwrite", action="store_true")
     add_own_data_arguments(p)
@@ -89,7 +92,7 @@ def train_own(args, config, tc) -> int:
     try:
         ens = ls.train(args.target, args.out, members=args.members, arch=config, train_config=tc,
                        fractions=tuple(args.fractions), split_seed=args.split_seed, seed=args.seed,
-                       overwrite=args.overwrite, progress=True)
+                       overwrite=args.overwrite, progress=True, packed=args.packed)
     except (LabelError, FileExistsError, ValueError) as e:
         raise CliError(str(e)) from None
     sp, te, va = ens.card["data"]["split"], ens.card["metrics"]["test"], ens.card["metrics"]["val"]
@@ -136,7 +139,8 @@ def cli_train(args) -> int:
           f"{len(Xt)} training / {len(Xv)} validation spectra, up to {tc.epochs} epochs each")
     t0 = time.perf_counter()
     ens = Ensemble.fit(Xt, yt, args.target, n_members=args.members, model_config=config, train_config=tc,
-                       X_val=Xv, y_val=yv, seed=args.seed, preprocessing=prep, data_name=data_name)
+                       X_val=Xv, y_val=yv, seed=args.seed, preprocessing=prep, data_name=data_name,
+                       packed=args.packed)
     ens.save(out, overwrite=args.overwrite)
     v = ens.card["metrics"]["val"]
     print(f"done in {time.perf_counter() - t0:.0f} s -> {out}")
