@@ -53,7 +53,7 @@ from .writers import merge, write_part
 
 __all__ = ["build_catalog", "CatalogRunError", "POOL_MIN_FILES", "input_key", "run_settings"]
 
-POOL_MIN_FILES = 5000  # files per local worker before a process pool is the default
+POOL_MIN_FILES = 2000  # files per local worker before a process pool is the default (measured: benchmarks/results/catalog.md)
 
 
 class CatalogRunError(RgbkitError, ValueError):
