@@ -1,26 +1,32 @@
 """Tab 2: load a shipped or saved ensemble (its model card), or train one on the demo data."""
 from __future__ import annotations
 
+import sys
+
 import holoviews as hv
 import pandas as pd
 import panel as pn
+import param
 
 from . import support as sup
 from rgbkit import plots
 
-from .common import simulated_banner, table
+from .common import notify, on_session_end, simulated_banner, table, with_help, wrap
 from .state import AppState
 
 POLL_MS = 400
 EPOCH_PAGE = 8
 
 
-def _curves(histories):
+def _curves(histories, css: str = "training-curves"):
+    """Loss and M2 per epoch; each panel keeps its own axes (nothing shared with other plots on the page)."""
     if not histories or not histories[0].get("epoch"):
         return pn.pane.Markdown("*No epochs yet.*", css_classes=["curves-empty"])
-    loss = plots.training_curves(histories, "loss", title="Huber loss per epoch").opts(width=520, height=330)
-    m2 = plots.training_curves(histories, "m2", title="Validation M2 (%) per epoch").opts(width=520, height=330)
-    return pn.pane.HoloViews(hv.Layout([loss, m2]).cols(2), css_classes=["training-curves"])
+    loss = plots.training_curves(histories, "loss", title="Huber loss per epoch")
+    m2 = plots.training_curves(histories, "m2", title="Validation M2 (%) per epoch")
+    figs = [f.opts(responsive=True, height=300, min_width=260, framewise=True) for f in (loss, m2)]
+    return wrap(*[pn.pane.HoloViews(f, sizing_mode="stretch_width", min_width=260, linked_axes=False,
+                                    styles={"flex": "1 1 320px"}) for f in figs], css_classes=[css])
 
 
 def _epoch_rows(histories) -> pd.DataFrame:
@@ -34,137 +40,228 @@ def _epoch_rows(histories) -> pd.DataFrame:
     return df.iloc[::-1].reset_index(drop=True)  # newest first: the live end is on page 1
 
 
-def build(state: AppState) -> pn.viewable.Viewable:
+def _log(msg: str) -> None:
+    print(f"rgbkit dashboard: {msg}", file=sys.stderr, flush=True)  # the server's log
+
+
+class EnsemblesTab(pn.viewable.Viewer):
+    """Load a model card, train an ensemble live (stopped with the session), save or download it."""
+
+    state = param.ClassSelector(class_=AppState, doc="this session's state")
+
+    def __init__(self, state: AppState, **params):
+        super().__init__(state=state, **params)
+        self.job = {"run": None, "cb": None, "shown": -1}  # this session's run
+        choices = sup.list_ensembles()
+        self.load_select = pn.widgets.Select(
+            name="Shipped or saved ensemble", options=choices, sizing_mode="stretch_width", max_width=380,
+            description="Ensembles shipped with rgbkit, and those saved from this dashboard on this server.",
+            css_classes=["ensemble-select"])
+        self.load_button = pn.widgets.Button(name="Load", button_type="primary", width=120, disabled=not choices,
+                                             description="Show its model card and use it in the other tabs.",
+                                             css_classes=["load-button"])
+        self.no_shipped = pn.pane.Alert(
+            "No shipped age or mass ensemble yet (rgbkit/pretrained/): train one below.", alert_type="info",
+            visible=not any(k.startswith("shipped") for k in choices), css_classes=["no-shipped"])
+        self.card_area = pn.Column(css_classes=["card-area"], sizing_mode="stretch_width")
+
+        self.target = pn.widgets.RadioButtonGroup(name="Target", options=["age", "mass"], value="age",
+                                                  description="What the networks learn to predict.",
+                                                  css_classes=["train-target"])
+        self.members = pn.widgets.IntSlider(
+            name="Members", start=1, end=10, value=2, sizing_mode="stretch_width", max_width=340,
+            css_classes=["train-members"])
+        self.epochs = pn.widgets.IntInput(
+            name="Epochs per member", start=1, end=450, value=5, width=165, css_classes=["train-epochs"],
+            description="Passes over the training stars; each member keeps its best epoch (paper: 450 age, 350 mass).")
+        self.size = pn.widgets.Select(
+            name="Network", options={"tiny (seconds per epoch)": "tiny", "small (as shipped)": "small"}, width=165,
+            description="tiny: few channels, for a quick look; small: the shipped ensembles' configuration.")
+        self.n_train = pn.widgets.IntInput(name="Training stars", start=50, end=2800, step=50, value=300, width=165,
+                                           description="SIMULATED demo stars the networks learn from.",
+                                           css_classes=["train-n"])
+        self.n_val = pn.widgets.IntInput(name="Validation stars", start=20, end=700, step=10, value=150, width=165,
+                                         description="Stars that pick each member's best epoch (lowest M2).",
+                                         css_classes=["val-n"])
+        self.start_button = pn.widgets.Button(name="Start training", button_type="primary", width=165,
+                                              description="Train in the background; it stops if you close the page.",
+                                              css_classes=["start-button"])
+        self.stop_button = pn.widgets.Button(name="Stop (keep best)", button_type="danger", width=165, disabled=True,
+                                             description="Stop after this epoch and keep each member's best weights.",
+                                             css_classes=["stop-button"])
+        self.progress = pn.indicators.Progress(value=0, max=100, sizing_mode="stretch_width", max_width=380,
+                                               bar_color="primary", visible=False, css_classes=["train-progress"])
+        self.status = pn.pane.Markdown("Not started.", css_classes=["train-status"], sizing_mode="stretch_width")
+        self.save_name = pn.widgets.TextInput(
+            name="Save as", placeholder="my-age-ensemble", width=200, css_classes=["save-name"],
+            description=f"A folder name: letters, digits, - _ . (others become _), at most {sup.MAX_NAME} characters.")
+        self.save_button = pn.widgets.Button(name="Save", width=90, disabled=True, css_classes=["save-button"],
+                                             description="Save on this server; it then appears in the list above.")
+        self.download = pn.widgets.FileDownload(
+            callback=self._zip, filename="rgbkit-ensemble.zip", label="Download .zip", width=140, disabled=True,
+            button_type="default", description="The trained ensemble as a zip: card.json + safetensors weights.",
+            css_classes=["zip-download"])
+        self.curves = pn.Column(_curves([]), css_classes=["curves-area"], sizing_mode="stretch_width")
+        self.epoch_table = table(_epoch_rows([]), "epoch-table", pagination="local", page_size=EPOCH_PAGE)
+
+        self.load_button.on_click(self._on_load)
+        self.start_button.on_click(self._on_start)
+        self.stop_button.on_click(self._on_stop)
+        self.save_button.on_click(self._on_save)
+        on_session_end(self._on_session_end)
+
+        left = pn.Column(
+            "### Load an ensemble", self.no_shipped, self.load_select, self.load_button,
+            "### Train on the demo data", simulated_banner("Training here uses the SIMULATED demo set."),
+            self.target, with_help(self.members, "Networks trained from different random starts; their mean is "
+                                                 "the prediction, their spread the uncertainty (the paper uses 10)."), wrap(self.epochs, self.size, gap="0px"), wrap(self.n_train, self.n_val, gap="0px"),
+            pn.pane.Markdown("Adam, learning rate 1e-3 annealed (cosine), Huber loss; each member keeps "
+                             "its epoch with the lowest validation M2. Closing the page stops the training.",
+                             sizing_mode="stretch_width"),
+            wrap(self.start_button, self.stop_button, gap="0px"), self.progress, self.status,
+            wrap(self.save_name, self.save_button, gap="0px"), self.download,
+            sizing_mode="stretch_width", max_width=400, min_width=260, styles={"flex": "0 1 400px"})
+        right = pn.Column(self.card_area, "### Live training (this session's run)", self.curves, self.epoch_table,
+                          sizing_mode="stretch_width", min_width=260, styles={"flex": "1 1 500px"})
+        self._layout = wrap(left, right, name="Ensembles")
+
+    def __panel__(self):
+        return self._layout
+
     # ---------------------------------------------------------------- load
-    choices = sup.list_ensembles()
-    load_select = pn.widgets.Select(name="Shipped or saved ensemble", options=choices, width=380,
-                                    css_classes=["ensemble-select"])
-    load_button = pn.widgets.Button(name="Load", button_type="primary", width=120, disabled=not choices,
-                                    css_classes=["load-button"])
-    no_shipped = pn.pane.Alert(
-        "No shipped age or mass ensemble yet (rgbkit/pretrained/): train one below.", alert_type="info",
-        visible=not any(k.startswith("shipped") for k in choices), css_classes=["no-shipped"], width=380)
-    card_area = pn.Column(css_classes=["card-area"], sizing_mode="stretch_width")
-
-    def show_ensemble(ens, origin: str, curves: bool = True):
+    def show_ensemble(self, ens, origin: str, curves: bool = True):
         objs = [pn.pane.Markdown(f"### Model card: {origin}", css_classes=["card-title"]),
-                table(sup.card_table(ens.card), "card-table", widths={"field": 150, "value": 620})]
+                table(sup.card_table(ens.card), "card-table", layout="fit_columns")]
         if curves:
-            objs.append(_curves(ens.histories) if ens.histories else pn.pane.Markdown("*No training history.*"))
-        card_area.objects = objs
+            objs.append(_curves(ens.histories, "card-curves") if ens.histories
+                        else pn.pane.Markdown("*No training history.*"))
+        self.card_area.objects = objs
 
-    def on_load(_):
-        folder = load_select.value
+    def _on_load(self, _):
+        folder = self.load_select.value
         if not folder:
             return
-        try:
-            ens = sup.load_ensemble(folder)
-        except Exception as e:  # a bad folder: say why, keep going
-            card_area.objects = [pn.pane.Alert(f"**Cannot load {folder}.** {e}", alert_type="danger")]
-            return
-        state.ensembles = {**state.ensembles, ens.target: ens}
-        label = next((k for k, v in load_select.options.items() if v == folder), folder)
-        show_ensemble(ens, f"{label} ({folder})")
-
-    load_button.on_click(on_load)
+        label = next((k for k, v in self.load_select.options.items() if v == folder), "ensemble")
+        with self.card_area.param.update(loading=True):
+            try:
+                ens = sup.load_ensemble(folder)
+            except Exception as e:  # a bad folder: say why, keep going
+                notify("error", f"Cannot load {label}: {e}")
+                self.card_area.objects = [pn.pane.Alert(f"**Cannot load {label}.** {e}", alert_type="danger")]
+                return
+            self.state.ensembles = {**self.state.ensembles, ens.target: ens}
+            self.show_ensemble(ens, label)  # the label, never the server's path
 
     # ---------------------------------------------------------------- train
-    target = pn.widgets.RadioButtonGroup(name="Target", options=["age", "mass"], value="age",
-                                         css_classes=["train-target"])
-    members = pn.widgets.IntSlider(name="Members", start=1, end=10, value=2, width=380, css_classes=["train-members"])
-    epochs = pn.widgets.IntInput(name="Epochs per member", start=1, end=450, value=5, width=180,
-                                 css_classes=["train-epochs"])
-    size = pn.widgets.Select(name="Network", options={"tiny (seconds per epoch)": "tiny",
-                                                      "small (as shipped)": "small"}, width=180)
-    n_train = pn.widgets.IntInput(name="Training stars", start=50, end=2800, step=50, value=300, width=180,
-                                  css_classes=["train-n"])
-    n_val = pn.widgets.IntInput(name="Validation stars", start=20, end=700, step=10, value=150, width=180,
-                                css_classes=["val-n"])
-    start = pn.widgets.Button(name="Start training", button_type="primary", width=180, css_classes=["start-button"])
-    stop = pn.widgets.Button(name="Stop (keep best)", button_type="danger", width=180, disabled=True,
-                             css_classes=["stop-button"])
-    progress = pn.indicators.Progress(value=0, max=100, width=380, bar_color="primary", visible=False,
-                                      css_classes=["train-progress"])
-    status = pn.pane.Markdown("Not started.", css_classes=["train-status"], width=380)
-    save_name = pn.widgets.TextInput(name="Save as", placeholder="my-age-ensemble", width=250,
-                                     css_classes=["save-name"])
-    save = pn.widgets.Button(name="Save", width=120, disabled=True, css_classes=["save-button"])
-    curves = pn.Column(_curves([]), css_classes=["curves-area"])
-    epoch_table = table(_epoch_rows([]), "epoch-table", pagination="local", page_size=EPOCH_PAGE)
-
-    job = {"run": None, "cb": None, "shown": -1}  # this session's run (a closure, not global)
-
-    def poll():
-        run = job["run"]
+    def _poll(self):
+        run = self.job["run"]
         if run is None:
             return
         snap = run.snapshot()
         n_done = sum(len(h.get("epoch", [])) for h in snap["histories"])
-        if n_done != job["shown"]:
-            job["shown"] = n_done
-            curves.objects = [_curves(snap["histories"])]
-            epoch_table.value = _epoch_rows(snap["histories"])
-        progress.value = int(round(100 * snap["fraction"]))
+        if n_done != self.job["shown"]:
+            self.job["shown"] = n_done
+            self.curves.objects = [_curves(snap["histories"])]
+            self.epoch_table.value = _epoch_rows(snap["histories"])
+        self.progress.value = int(round(100 * snap["fraction"]))
         what = f"member {snap['member'] + 1}/{run.n_members}, epoch {snap['epoch']}/{run.epochs}"
         if not snap["done"]:
-            status.object = f"Training {run.target}: {what}; {n_done} epochs done in {snap['elapsed']:.0f} s."
+            self.status.object = f"Training {run.target}: {what}; {n_done} epochs done in {snap['elapsed']:.0f} s."
             return
-        job["cb"].stop()
-        start.disabled, stop.disabled = False, True
+        self._stop_polling()
+        self.start_button.disabled, self.stop_button.disabled = False, True
         if snap["error"]:
-            status.object = f"**Training failed.** {snap['error']}"
-            progress.bar_color = "danger"
+            self.status.object = f"**Training failed.** {snap['error']}"
+            self.progress.bar_color = "danger"
+            notify("error", f"Training failed: {snap['error']}")
             return
         ens = run.ensemble
         best = ", ".join(str(m["best_epoch"]) for m in ens.card["members"])
         verb = "Stopped" if snap["stopped"] else "Finished"
-        status.object = (f"**{verb}** after {n_done} epochs ({snap['elapsed']:.0f} s): {len(ens)} member(s), "
-                         f"best epochs kept: {best}. Validation M2 {ens.card['metrics']['val']['m2']:.1f}%.")
-        state.ensembles = {**state.ensembles, ens.target: ens}
-        save.disabled = False
-        show_ensemble(ens, f"trained in this session ({ens.target})", curves=False)
+        m2 = ens.card["metrics"]["val"]["m2"]
+        self.status.object = (f"**{verb}** after {n_done} epochs ({snap['elapsed']:.0f} s): {len(ens)} member(s), "
+                              f"best epochs kept: {best}. Validation M2 {m2:.1f}%.")
+        notify("success", f"Training {verb.lower()}: {run.target} ensemble, validation M2 {m2:.1f}%. "
+                          "The other tabs use it now.")
+        self.state.ensembles = {**self.state.ensembles, ens.target: ens}
+        self.save_button.disabled = self.download.disabled = False
+        self.download.filename = f"rgbkit-{ens.target}-{len(ens)}x{run.epochs}.zip"
+        self.show_ensemble(ens, f"trained in this session ({ens.target})", curves=False)
 
-    def on_start(_):
-        if job["run"] is not None and not job["run"].snapshot()["done"]:
+    def _stop_polling(self):
+        if self.job["cb"] is not None:
+            self.job["cb"].stop()
+            self.job["cb"] = None
+
+    def _on_start(self, _):
+        if self.job["run"] is not None and self.job["run"].alive:
             return
-        run = sup.TrainingRun(target.value, members.value, epochs.value, n_train.value, n_val.value, size.value)
-        job.update(run=run.start(), shown=-1)
-        start.disabled, stop.disabled, save.disabled = True, False, True
-        progress.param.update(value=0, visible=True, bar_color="primary")
-        status.object = f"Starting: {members.value} member(s) x {epochs.value} epochs on {n_train.value} stars..."
-        job["cb"] = pn.state.add_periodic_callback(poll, period=POLL_MS)
+        run = sup.TrainingRun(self.target.value, self.members.value, self.epochs.value, self.n_train.value,
+                              self.n_val.value, self.size.value)
+        try:
+            run.start()
+        except sup.TrainingLimitError as e:
+            self.status.object = f"**Not started.** The server is busy: {e}."
+            notify("warning", f"Training not started: {e}.")
+            return
+        _log(f"training started ({run.target}, {run.n_members} x {run.epochs} epochs)")
+        self.job.update(run=run, shown=-1)
+        self.start_button.disabled, self.stop_button.disabled = True, False
+        self.save_button.disabled = self.download.disabled = True
+        self.progress.param.update(value=0, visible=True, bar_color="primary")
+        self.status.object = (f"Starting: {run.n_members} member(s) x {run.epochs} epochs on "
+                              f"{run.n_train} stars...")
+        self.job["cb"] = pn.state.add_periodic_callback(self._poll, period=POLL_MS)
 
-    def on_stop(_):
-        if job["run"] is not None and not job["run"].snapshot()["done"]:
-            job["run"].stop()
-            stop.disabled = True
-            status.object += " Stopping after this epoch..."
+    def _on_stop(self, _):
+        run = self.job["run"]
+        if run is not None and not run.snapshot()["done"]:
+            run.stop()
+            self.stop_button.disabled = True
+            self.status.object += " Stopping after this epoch..."
 
-    def on_save(_):
-        run = job["run"]
+    def _on_session_end(self):
+        self._stop_polling()
+        run = self.job["run"]
+        if run is not None and run.alive:
+            run.stop(abandon=True)
+            _log("session ended: its training stops after the current epoch")
+            run.join(120)
+            _log(f"training thread ended: {'no' if run.alive else 'yes'}; "
+                 f"{sup.running_trainings()} training(s) still running")
+
+    # ---------------------------------------------------------------- save
+    def _on_save(self, _):
+        run = self.job["run"]
         if run is None or run.ensemble is None:
             return
-        name = save_name.value.strip() or f"{run.target}-{run.n_members}x{run.epochs}"
+        name = self.save_name.value.strip() or f"{run.target}-{run.n_members}x{run.epochs}"
         try:
             folder = sup.save_ensemble(run.ensemble, name)
-        except FileExistsError as e:
-            status.object = f"**Not saved.** {e}"
+        except FileExistsError:
+            notify("error", f"Not saved: an ensemble named “{sup.safe_name(name)}” exists already; pick another name.")
             return
-        opts = sup.list_ensembles()
-        load_select.options = opts
-        load_button.disabled = False
-        status.object = f"Saved to `{folder}`; it is now in the list above."
+        except ValueError as e:  # empty or too long
+            notify("error", f"Not saved: {e}.")
+            return
+        except OSError as e:  # the server's disk: the reason, not its paths
+            notify("error", f"Not saved: the server could not write it ({e.strerror or type(e).__name__}).")
+            return
+        if folder.name != name:
+            notify("info", f"Saved as “{folder.name}”: “{name}” has characters a folder name cannot hold.")
+        notify("success", f"Saved “{folder.name}”; it is now in the list of ensembles.")
+        self.load_select.options = sup.list_ensembles()
+        self.load_button.disabled = False
+        self.no_shipped.visible = False
 
-    start.on_click(on_start)
-    stop.on_click(on_stop)
-    save.on_click(on_save)
+    def _zip(self):
+        import io
 
-    left = pn.Column(
-        "### Load an ensemble", no_shipped, load_select, load_button,
-        "### Train on the demo data", simulated_banner("Training here uses the SIMULATED demo set."),
-        target, members, pn.Row(epochs, size), pn.Row(n_train, n_val),
-        pn.pane.Markdown("Adam, learning rate 1e-3 annealed (cosine), Huber loss; each member keeps "
-                         "its epoch with the lowest validation M2.", width=380),
-        pn.Row(start, stop), progress, status, pn.Row(save_name, save, align="end"), width=410)
-    return pn.Row(left, pn.Column(card_area, "### Live training", curves, epoch_table,
-                                  sizing_mode="stretch_width"), name="Ensembles")
+        run = self.job["run"]
+        if run is None or run.ensemble is None:
+            return None
+        return io.BytesIO(sup.ensemble_zip(run.ensemble))
+
+
+def build(state: AppState) -> pn.viewable.Viewable:
+    return EnsemblesTab(state)
