@@ -12,6 +12,9 @@ _LAZY = {
     "Classifier": "classify", "load_pretrained_classifier": "classify",
     "build_catalog": "catalog", "read_catalog": "catalog",
     "load_demo": "datasets", "load_rgb_rc": "datasets", "load_clusters": "datasets",
+    "write_kepler_standin": "datasets",
+    "load_labelled": "labelled", "LabelledSet": "labelled", "train_labelled": "train_labelled",
+    "example_files": "examples", "example_path": "examples",
 }
 
 

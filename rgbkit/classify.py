@@ -240,17 +240,21 @@ class Classifier(Ensemble):
     def _from_results(cls, results, target, card, tc):
         return cls([r.model for r in results], card=card, histories=[r.history for r in results], device=tc.device)
 
-    def predict(self, X, batch_size: int = 1024, method: str = "loop", progress: bool = False) -> ClassPrediction:
-        """Averaged P(RGB) for preprocessed spectra ``(n, 64, 64)`` float32."""
+    def predict(self, X, batch_size: int = 1024, method: str = "packed", progress: bool = False) -> ClassPrediction:
+        """Averaged P(RGB) for preprocessed spectra ``(n, 64, 64)`` float32.
+
+        ``method``: as for :meth:`Ensemble.predict`; the same numbers either way.
+        """
         from tqdm.auto import tqdm
 
+        method, batch_size = self._method(method, batch_size)
         Xt = self._inputs(X)
         out = []
         with torch.inference_mode():
             for i in tqdm(range(0, len(Xt), batch_size), disable=not progress, desc="classify"):
                 xb = Xt[i:i + batch_size].to(self.device)
                 # members' softmax probabilities, averaged (the paper's model averaging)
-                out.append(torch.stack([torch.softmax(m(xb).float(), 1)[:, RGB] for m in self.members]).cpu())
+                out.append(torch.softmax(self._forward_z(xb, method).float(), 2)[:, :, RGB].cpu())
         members = torch.cat(out, 1).double().numpy() if out else np.empty((len(self), 0))
         std = members.std(0, ddof=1) if len(self) > 1 else np.zeros(members.shape[1])
         return ClassPrediction(p_rgb=members.mean(0), p_rgb_std=std, members=members)

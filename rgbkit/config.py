@@ -10,6 +10,10 @@
 ``RGBKIT_FETCH_TOKEN``      fills ``{token}`` in that template
 ``RGBKIT_MAX_TRAININGS``    trainings one dashboard server runs at once (default 2)
 ``RGBKIT_NOTEBOOK_TEST``    set by the test suite; read by the notebooks themselves (quick settings)
+``RGBKIT_DASHBOARD_REMOTE`` 1: the dashboard serves sessions to other machines too
+                            (default: this machine only; ``rgbkit app --address`` other
+                            than a loopback address sets it)
+``RGBKIT_FULL_BASELINES``   ``1``: notebook 07 runs the full baseline search (about 14 min), not the quick one
 ==========================  ===================================================
 
 Each is read when asked for (not at import), so a test or a session can
@@ -61,6 +65,11 @@ def max_trainings() -> int:
     """``$RGBKIT_MAX_TRAININGS``: concurrent dashboard trainings per server (default 2, at least 1)."""
     want = _env("RGBKIT_MAX_TRAININGS")
     return max(1, int(want)) if want else 2
+
+
+def dashboard_remote() -> bool:
+    """``$RGBKIT_DASHBOARD_REMOTE`` set to 1/true/yes: serve dashboard sessions to other machines."""
+    return (_env("RGBKIT_DASHBOARD_REMOTE") or "").strip().lower() in ("1", "true", "yes")
 
 
 def fetch_url() -> str | None:

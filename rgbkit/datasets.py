@@ -15,10 +15,20 @@ files plus a label CSV into the cache directory (``$RGBKIT_CACHE`` or
 (keyed by a hash of the simulator version, seed and sizes) so later calls
 take about a second.
 
-Train/validation split of :func:`load_demo`: a fixed 8:2 random split
-(seeded permutation, independent of the simulation seed's noise), stored in
-the ``split`` column ("train" / "validation"); ``train_idx`` / ``val_idx``
-give the row indices.
+Splits of :func:`load_demo`, stored in the ``split`` column and fixed:
+
+* "train" and "validation": the paper's 8:2 random split of the 3,540-star
+  set (seeded permutation, independent of the simulation seed's noise).
+  Training uses "train"; early stopping, the spread calibration and the
+  de-biasing calibration (:mod:`rgbkit.debias`) use "validation" only.
+* "test": an independent set of 30% as many stars again (1,062 by default),
+  drawn and simulated with its own seed (``TEST_SEED_OFFSET + seed``) and
+  appended after the other rows. Nothing is fitted or chosen on it; every
+  metric rgbkit reports (model cards, benchmarks) is measured on it.
+
+``train_idx`` / ``val_idx`` / ``test_idx`` (or ``index(split)``) give the row
+indices. The first 3,540 rows, and their split, are the same as before the
+test set was added.
 """
 from __future__ import annotations
 
@@ -39,11 +49,16 @@ from .config import cache_dir  # noqa: F401  (rgbkit.datasets.cache_dir, as befo
 LABEL_COLUMNS = ["obsid", "designation", "teff", "logg", "feh", "alpha_fe", "c_n", "mass", "mass_err",
                  "age", "age_err", "evstate", "snr", "mass_true", "age_true"]
 SPLIT_SEED = 2022
+TEST_SEED_OFFSET = 7001
+"""The test stars of ``load_demo(seed)`` are drawn and simulated with seed ``TEST_SEED_OFFSET + seed``."""
+TEST_FRACTION = 0.3
+"""Size of the test set relative to the train + validation set."""
 PAPER_RGB_RC = {"train": (1467, 3599), "validation": (878, 856), "test": (2575, 807)}
 CLUSTERS = {  # name: (stand-in for, age Gyr, [Fe/H], RV km/s, ra, dec, n_rgb, n_rc, n_field)
-    "M67-like": ("M67", 4.0, 0.0, 34.0, 132.846, 11.814, 30, 10, 20),
-    "Berkeley32-like": ("Berkeley 32", 6.0, -0.3, 106.0, 104.53, 6.43, 20, 8, 15),
-    "NGC2420-like": ("NGC 2420", 3.3, -0.2, 74.0, 114.60, 21.57, 20, 8, 15),
+    # RGB member counts are the paper's (Table 1: 36, 15, 22)
+    "M67-like": ("M67", 4.0, 0.0, 34.0, 132.846, 11.814, 36, 10, 20),
+    "Berkeley32-like": ("Berkeley 32", 6.0, -0.3, 106.0, 104.53, 6.43, 15, 8, 15),
+    "NGC2420-like": ("NGC 2420", 3.3, -0.2, 74.0, 114.60, 21.57, 22, 8, 15),
 }
 
 
@@ -92,6 +107,10 @@ class DemoData:
     @property
     def val_idx(self) -> np.ndarray:
         return self.index("validation")
+
+    @property
+    def test_idx(self) -> np.ndarray:
+        return self.index("test")
 
     def subset(self, idx) -> "DemoData":
         idx = np.asarray(idx)
@@ -179,13 +198,15 @@ def _split_8_2(n: int) -> np.ndarray:
 
 # ------------------------------------------------------------------ public loaders
 def load_demo(seed: int = 0, n_rgb: int = 3352, n_subgiant: int = 188, layout: str = "dr7",
-              progress: bool = True, refresh: bool = False) -> DemoData:
-    """The 3,540-star SIMULATED labelled training set (3,352 RGB + 188 subgiant/turn-off).
+              progress: bool = True, refresh: bool = False, test: bool = True) -> DemoData:
+    """The SIMULATED labelled set: 3,540 stars (3,352 RGB + 188 subgiant/turn-off) split 8:2
+    into train/validation, plus an independent test set (1,062 stars, own seed).
 
-    Returns :class:`DemoData`; ``labels['split']`` holds the fixed 8:2
-    train/validation split (``.train_idx``, ``.val_idx``). First call writes
-    FITS files to the cache and takes a few tens of seconds; later calls load
-    the cached arrays.
+    Returns :class:`DemoData`; ``labels['split']`` is "train", "validation"
+    or "test" (``.train_idx``, ``.val_idx``, ``.test_idx``); see the module
+    docstring for what each split is used for. ``test=False`` leaves the
+    test stars out. First call writes FITS files to the cache and takes a
+    few tens of seconds; later calls load the cached arrays.
     """
     params = {"seed": seed, "n_rgb": n_rgb, "n_subgiant": n_subgiant, "layout": layout}
 
@@ -195,7 +216,25 @@ def load_demo(seed: int = 0, n_rgb: int = 3352, n_subgiant: int = 188, layout: s
         s.labels = _ordered(s.labels)
         return s
 
-    return _materialise("demo", params, make, layout, progress, refresh)
+    base = _materialise("demo", params, make, layout, progress, refresh)
+    if not test:
+        return base
+    t_seed = TEST_SEED_OFFSET + seed
+    t_rgb, t_sub = round(TEST_FRACTION * n_rgb), round(TEST_FRACTION * n_subgiant)
+    t_params = {"seed": t_seed, "n_rgb": t_rgb, "n_subgiant": t_sub, "layout": layout}
+
+    def make_test():
+        s = sim.simulate_spectra(sim.draw_labels(t_rgb, t_sub, 0, seed=t_seed), seed=t_seed, progress=progress,
+                                 obsid_start=940_000_000)
+        s.labels["split"] = "test"
+        s.labels = _ordered(s.labels)
+        return s
+
+    tst = _materialise("demotest", t_params, make_test, layout, progress, refresh)
+    labels = pd.concat([base.labels, tst.labels], ignore_index=True)
+    return DemoData("demo", base.wavelength, np.concatenate([base.flux, tst.flux]),
+                    np.concatenate([base.ivar, tst.ivar]), labels, base.folder,
+                    {**params, "test": t_params})
 
 
 def load_rgb_rc(scale: float = 0.5, seed: int = 1, layout: str = "dr7", progress: bool = True,
@@ -243,8 +282,14 @@ def _cluster_labels(seed: int) -> pd.DataFrame:
         mass = np.where(rc, m_init - 0.1 * np.clip((2.0 - m_init) / 0.8, 0, 1), m_init)
         teff = np.where(rc, sim.RC_TEFF["t0"] + sim.RC_TEFF["tM"] * (mass - 1.2) + sim.RC_TEFF["tZ"] * f,
                         sim.rgb_teff(logg, mass, f)) + 40.0 * rng.standard_normal(f.size)
-        cn = sim.cn_after_dredge_up(m_init, f) - np.where(rc, 0.08, 0.0) + 0.04 * rng.standard_normal(f.size)
-        mem = pd.DataFrame({"teff": teff, "logg": logg, "feh": f, "alpha_fe": a, "c_n": cn, "c_fe": 0.3 * a + 0.3 * cn,
+        # the same mixing physics as the field giants of simulate.draw_labels (an earlier
+        # version used c_fe = 0.3 a + 0.3 cn: ~0.05 dex richer in carbon than any field giant
+        # of the same age, which the networks read as ~20% older)
+        extra = 0.1 * np.clip((2.3 - logg) / 0.5, 0, 1) * np.clip((1.8 - mass) / 0.6, 0, 1)
+        cn0 = 0.05 * a
+        cn = sim.cn_after_dredge_up(m_init, f) - np.where(rc, 0.08, extra) + 0.04 * rng.standard_normal(f.size)
+        mem = pd.DataFrame({"teff": teff, "logg": logg, "feh": f, "alpha_fe": a, "c_n": cn,
+                            "c_fe": 0.3 * a + 0.45 * (cn - cn0),
                             "evstate": np.where(rc, "RC", "RGB"), "stage": stage, "mass_true": mass,
                             "age_true": np.where(rc, age + 0.1, age), "mass_init": m_init, "member": True,
                             "rv": rv + 1.0 * rng.standard_normal(f.size)})
@@ -271,7 +316,7 @@ def load_clusters(seed: int = 3, layout: str = "dr7", progress: bool = True, ref
     other ages and radial velocities (``member`` False). Columns ``cluster``,
     ``stands_for``, ``cluster_age``, ``cluster_feh`` say which is which.
     """
-    params = {"seed": seed, "clusters": CLUSTERS, "layout": layout}
+    params = {"seed": seed, "clusters": CLUSTERS, "layout": layout, "members": 2}
 
     def make():
         lab = _cluster_labels(seed)
@@ -280,6 +325,13 @@ def load_clusters(seed: int = 3, layout: str = "dr7", progress: bool = True, ref
         return s
 
     return _materialise("clusters", params, make, layout, progress, refresh)
+
+
+def write_kepler_standin(folder, n: int = 200, seed: int = 0, **kwargs):
+    """SIMULATED LAMOST files of real APOKASC-2 Kepler giants plus label tables; see :mod:`rgbkit.standin`."""
+    from .standin import write_kepler_standin as write
+
+    return write(folder, n=n, seed=seed, **kwargs)
 
 
 def survey_labels(n: int, seed: int = 0) -> pd.DataFrame:
@@ -325,22 +377,38 @@ def write_survey(folder, n: int = 1000, layout: str = "dr7", chunk_size: int = 2
     return paths
 
 
-def demo_training_arrays(progress: bool = True) -> dict:
-    """The demo set preprocessed with the paper's settings and split as ``load_demo`` says.
+def demo_arrays(splits=("train", "validation", "test"), progress: bool = False) -> dict:
+    """The demo set preprocessed with the paper's settings, per split (SIMULATED data).
 
-    Returns a dict: ``X_train``, ``X_val`` (float32 (n, 64, 64)), ``labels_train``,
-    ``labels_val`` (DataFrames, rows matching X), ``preprocessing`` (the
-    Preprocessor config), ``dropped`` (spectra refused by preprocessing).
-    Spectra the preprocessing drops (e.g. the 6300-6850 A gap) are left out.
+    Returns ``{split: (X, labels)}`` with ``X`` float32 ``(n, 64, 64)`` and
+    ``labels`` the matching rows; spectra the preprocessing drops (e.g. the
+    6300-6850 A gap) are left out. Also ``"preprocessing"``: the config used,
+    ``"dropped"`` (spectra of these splits the preprocessing refused) and
+    ``"n_total"`` (spectra of these splits).
     """
     from .preprocess import Preprocessor
 
     d = load_demo(progress=progress)
     pre = Preprocessor()
-    res = pre.run(d.wavelength, d.flux, z=d.z if pre.rest_frame else None, progress=progress)
-    tr = np.intersect1d(d.train_idx, np.flatnonzero(res.ok))
-    va = np.intersect1d(d.val_idx, np.flatnonzero(res.ok))
-    return {"X_train": res.X[tr], "X_val": res.X[va],
-            "labels_train": d.labels.iloc[tr].reset_index(drop=True),
-            "labels_val": d.labels.iloc[va].reset_index(drop=True),
-            "preprocessing": pre.config, "dropped": int((~res.ok).sum()), "n_total": len(d)}
+    out: dict = {"preprocessing": pre.config}
+    want = np.flatnonzero(d.labels["split"].isin(list(splits)).to_numpy())
+    res = pre.run(d.wavelength, d.flux[want], z=d.z[want] if pre.rest_frame else None, progress=progress)
+    split = d.labels["split"].to_numpy()[want]
+    for s in splits:
+        keep = (split == s) & res.ok
+        out[s] = (res.X[keep], d.labels.iloc[want[keep]].reset_index(drop=True))
+    out["dropped"], out["n_total"] = int((~res.ok).sum()), int(len(want))
+    return out
+
+
+def demo_training_arrays(progress: bool = True) -> dict:
+    """:func:`demo_arrays` of the train and validation splits, in the older dict form.
+
+    Returns a dict: ``X_train``, ``X_val`` (float32 (n, 64, 64)), ``labels_train``,
+    ``labels_val`` (DataFrames, rows matching X), ``preprocessing`` (the
+    Preprocessor config), ``dropped`` (spectra refused by preprocessing), ``n_total``.
+    """
+    a = demo_arrays(("train", "validation"), progress=progress)
+    (Xt, lt), (Xv, lv) = a["train"], a["validation"]
+    return {"X_train": Xt, "X_val": Xv, "labels_train": lt, "labels_val": lv,
+            "preprocessing": a["preprocessing"], "dropped": a["dropped"], "n_total": a["n_total"]}

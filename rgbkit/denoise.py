@@ -151,7 +151,7 @@ def denoise(
     threshold: str = "max_level",
     factor: float = 0.05,
     mode: str = "soft",
-    chunk_size: int = 256,
+    chunk_size: int = 64,
     engine: str = "auto",
 ) -> np.ndarray:
     """Wavelet-denoise each row of ``flux`` (shape (n, Nd) or (Nd,)); float32 out, same shape.

@@ -47,8 +47,19 @@ __all__ = ["Ensemble", "Prediction", "predict_rows", "ModelFormatError", "MODEL_
 MODEL_FORMAT_VERSION = 1
 """Bumped whenever the folder layout or card schema changes incompatibly."""
 UNITS = {"age": "Gyr", "mass": "Msun"}
+PACKED_BATCH = 256
+"""Largest batch of one packed (all-members) forward pass in :meth:`Ensemble.predict`."""
 CARD = "card.json"
 HISTORY = "history.json"
+CARD_HASH = "card_sha256"
+"""Card entry holding the sha256 of the rest of the card (which lists the files' hashes)."""
+MAX_CARD_BYTES = 1 << 20
+MAX_MEMBERS = 64
+MAX_PARAMETERS = 20_000_000
+"""Largest network a card may describe (the paper's: 0.44 M; shipped: far less)."""
+# Each architecture entry's allowed range: checked before anything is built.
+ARCH_BOUNDS = {"in_channels": (1, 512), "length": (1, 8192), "growth_rate": (1, 256), "init_features": (1, 1024),
+               "bn_size": (1, 16), "integration_channels": (1, 1024), "head_width": (0, 8192), "num_classes": (2, 1000)}
 
 
 class ModelFormatError(FileFormatError):
@@ -75,6 +86,14 @@ class Prediction:
     """Every member's prediction, (n_members, n)."""
     target: str
     units: str
+    debiased: np.ndarray | None = None
+    """Estimate not pulled toward the training mean (:mod:`rgbkit.debias`), (n,); None when
+    the card has no de-biasing calibration. Use it for populations (age maps, distributions,
+    clusters); use ``mean`` for a single star (smaller error)."""
+    debiased_lo: np.ndarray | None = None
+    """Lower end of the de-biased value's 68% interval, (n,)."""
+    debiased_hi: np.ndarray | None = None
+    """Upper end of the de-biased value's 68% interval, (n,)."""
 
 
 def data_hash(X: np.ndarray, y: np.ndarray | None = None) -> str:
@@ -136,6 +155,11 @@ class Ensemble:
         self.card = card if card is not None else {}
         self.histories = histories or []
         self.spread_scale = float(self.card.get("spread_scale", 1.0))
+        self.debias = None
+        if self.card.get("debias"):
+            from .debias import ForwardRelation
+
+            self.debias = ForwardRelation.from_dict(self.card["debias"])
         self.device = resolve_device(device)
         self.folder: Path | None = None
         self._stacked = None
@@ -173,6 +197,7 @@ class Ensemble:
         calibrate: bool = True,
         callback: Callable[[int, int, dict], bool | None] | None = None,
         progress: bool = True,
+        packed: bool = False,
     ) -> "Ensemble":
         """Train ``n_members`` networks with seeds ``seed, seed+1, ...``.
 
@@ -192,6 +217,11 @@ class Ensemble:
             callback: ``callback(member, epoch, history)`` after every epoch;
                 return True to stop: the current member keeps its best weights
                 and no further members are trained.
+            packed: train all members at once as one network
+                (:func:`rgbkit.packed_train.train_members_packed`: each its own
+                seed, data order and best epoch; faster on a CPU). The
+                callback then comes for every member after every epoch and
+                True stops all members.
         """
         if n_members < 1:
             raise ValueError(f"n_members must be >= 1, got {n_members}")
@@ -199,14 +229,21 @@ class Ensemble:
         mc = cls._fit_model_config(model_config)
         tc = train_config if train_config is not None else cls._default_train_config(target)
         Xt, yt, Xv, yv, split = split_train_val(X, y, X_val, y_val, val_fraction, split_seed, cls._labels)
-        results = train_members(lambda c, cb, desc: cls._train_member(Xt, yt, Xv, yv, mc, c, callback=cb,
-                                                                      progress=progress, desc=desc),
-                                n_members, tc, seed, callback, progress, desc=f"{target} ensemble",
-                                postfix=cls._member_postfix)
+        if packed:
+            from .packed_train import train_members_packed
+
+            results = train_members_packed(Xt, yt, Xv, yv, [seed + i for i in range(n_members)], mc, tc,
+                                           callback=callback, progress=progress, desc=f"{target} ensemble")
+        else:
+            results = train_members(lambda c, cb, desc: cls._train_member(Xt, yt, Xv, yv, mc, c, callback=cb,
+                                                                          progress=progress, desc=desc),
+                                    n_members, tc, seed, callback, progress, desc=f"{target} ensemble",
+                                    postfix=cls._member_postfix)
         card = {
             **cls._card_head(target, mc, results),
             "training": {**{k: v for k, v in tc.to_dict().items() if k not in cls._card_drop},
-                         "loss": cls._task.loss_name, "optimizer": "adam", "selection": cls._task.selection},
+                         "loss": cls._task.loss_name, "optimizer": "adam", "selection": cls._task.selection,
+                         "members_packed": bool(packed)},
             "preprocessing": preprocessing,
             "data": {"name": data_name, "sha256": data_hash(Xt, yt), "n_train": int(len(Xt)), "n_val": int(len(Xv)),
                      **cls._data_counts(yt, yv), "val_sha256": data_hash(Xv, yv), "split": split},
@@ -248,12 +285,19 @@ class Ensemble:
         return cls([r.model for r in results], results[0].scaler, target, card,
                    [r.history for r in results], device=tc.device)
 
-    def evaluate(self, X_val: np.ndarray, y_val: np.ndarray, calibrate: bool = False) -> dict:
-        """Ensemble and member M1/M2 and 68% coverage on a labelled set; stored in the card.
+    def evaluate(self, X_val: np.ndarray, y_val: np.ndarray, calibrate: bool = False,
+                 split: str = "val", y_true=None) -> dict:
+        """Ensemble and member M1/M2 and 68% coverage on a labelled set; stored in ``card['metrics'][split]``.
 
         With ``calibrate=True`` the spread scale is fitted here and applied to
-        later predictions (coverage before/after are both recorded).
+        later predictions (coverage before/after are both recorded): only on
+        the validation split. ``split="test"`` for numbers that chose nothing.
+        With a de-biasing calibration in the card, its M2, log-log slope and
+        interval coverage are added; ``y_true`` (noise-free truth of
+        simulated stars) adds the slopes against the truth.
         """
+        if calibrate and split != "val":
+            raise ValueError("calibrate only on the validation split")
         y_val = np.asarray(y_val, dtype=np.float64).ravel()
         p = self.predict(X_val)
         mem_m1 = [metrics.m1(y_val, q) for q in p.members]
@@ -271,7 +315,19 @@ class Ensemble:
                 self.spread_scale = scale
                 self.card["spread_scale"] = scale
         res["coverage_68"] = metrics.coverage(y_val, p.mean, p.std_raw * self.spread_scale)
-        self.card.setdefault("metrics", {})["val"] = res
+        if p.debiased is not None:
+            from .debias import log_slope
+
+            res["debiased_m1"] = metrics.m1(y_val, p.debiased)
+            res["debiased_m2"] = metrics.m2(y_val, p.debiased)
+            res["debiased_coverage_68"] = float(np.mean((y_val >= p.debiased_lo) & (y_val <= p.debiased_hi)))
+            res["log_slope"] = log_slope(y_val, p.mean)
+            res["debiased_log_slope"] = log_slope(y_val, p.debiased)
+            if y_true is not None:
+                yt = np.asarray(y_true, dtype=np.float64).ravel()
+                res["log_slope_vs_truth"] = log_slope(yt, p.mean)
+                res["debiased_log_slope_vs_truth"] = log_slope(yt, p.debiased)
+        self.card.setdefault("metrics", {})[split] = res
         return res
 
     # ------------------------------------------------------------------ inference
@@ -287,8 +343,31 @@ class Ensemble:
             self._stacked = (params, buffers, base)
         return self._stacked
 
+    def packed_network(self):
+        """All members as one fused :class:`~rgbkit.models.packed.PackedDenseNet1D` on ``self.device``.
+
+        Built on first use and rebuilt when a member or its weights change;
+        None when the members cannot be packed (not plain DenseNet1D networks).
+        """
+        from .models.packed import PackedDenseNet1D
+
+        if not all(type(m) is DenseNet1D for m in self.members):
+            return None
+        key = (str(self.device),) + tuple((id(m), sum(t._version for t in m.state_dict().values()))
+                                          for m in self.members)
+        cached = getattr(self, "_packed", None)
+        if cached is None or cached[0] != key:
+            try:
+                net = PackedDenseNet1D.from_members(self.members).fuse().to(self.device)
+            except ValueError:  # e.g. members already fused or of different architectures
+                net = None
+            self._packed = cached = (key, net)
+        return cached[1]
+
     def _forward_z(self, xb: torch.Tensor, method: str) -> torch.Tensor:
-        """(n_members, batch) network outputs for one batch."""
+        """(n_members, batch[, classes]) network outputs for one batch."""
+        if method == "packed":
+            return self.packed_network()(xb)
         if method == "vmap":
             from torch.func import functional_call, vmap
 
@@ -309,17 +388,29 @@ class Ensemble:
             m.to(self.device).eval()
         return torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
 
-    def predict(self, X: np.ndarray, batch_size: int = 1024, method: str = "loop",
+    def _method(self, method: str, batch_size: int) -> tuple[str, int]:
+        """The forward method really used ("packed" falls back to "loop") and its batch size."""
+        if method not in ("packed", "loop", "vmap"):
+            raise ValueError(f"method must be 'packed', 'loop' or 'vmap', got {method!r}")
+        if method == "packed":
+            if self.packed_network() is None:
+                return "loop", batch_size
+            # a few hundred spectra per call keep the N members' activations in cache
+            return method, min(batch_size, PACKED_BATCH)
+        return method, batch_size
+
+    def predict(self, X: np.ndarray, batch_size: int = 1024, method: str = "packed",
                 progress: bool = False) -> Prediction:
         """Mean and spread over members for preprocessed spectra ``(n, 64, 64)`` float32.
 
-        ``method``: "loop" (one member after another per batch) or "vmap"
-        (members stacked with ``torch.func``); both give the same numbers.
+        ``method``: "packed" (all members as one fused network, see
+        :meth:`packed_network`; "loop" when the members cannot be packed),
+        "loop" (one member after another per batch) or "vmap" (members
+        stacked with ``torch.func``); all give the same numbers to float32 rounding.
         """
         from tqdm.auto import tqdm
 
-        if method not in ("loop", "vmap"):
-            raise ValueError(f"method must be 'loop' or 'vmap', got {method!r}")
+        method, batch_size = self._method(method, batch_size)
         Xt = self._inputs(X)
         out = []
         with torch.inference_mode():
@@ -329,8 +420,25 @@ class Ensemble:
         members = self.scaler.inverse(z)
         mean = members.mean(0)
         std_raw = members.std(0, ddof=1) if len(self) > 1 else np.zeros_like(mean)
-        return Prediction(mean=mean, std=std_raw * self.spread_scale, std_raw=std_raw,
-                          members=members, target=self.target, units=self.units)
+        p = Prediction(mean=mean, std=std_raw * self.spread_scale, std_raw=std_raw,
+                       members=members, target=self.target, units=self.units)
+        if self.debias is not None:
+            p.debiased, p.debiased_lo, p.debiased_hi = self.debias.apply(mean, std_raw)
+        return p
+
+    def calibrate_debias(self, X_val: np.ndarray, y_val: np.ndarray, y_err=None, groups=None, **kw):
+        """Fit the de-biasing (:func:`rgbkit.debias.fit_forward`) on the VALIDATION split; stored in the card.
+
+        ``y_err``: the labels' uncertainties (corrects for their noise, see
+        :func:`~rgbkit.debias.fit_forward`); ``groups``: a kind of star per row
+        (e.g. [Fe/H] x log g terciles) for the shared-error term. Returns the fitted relation.
+        """
+        from .debias import fit_forward
+
+        p = self.predict(X_val)
+        self.debias = fit_forward(y_val, p.mean, p.std_raw, y_err, groups=groups, **kw)
+        self.card["debias"] = self.debias.to_dict()
+        return self.debias
 
     def predict_spectra(self, spectra, batch_size: int = 1024, progress: bool = False):
         """Preprocess :class:`~rgbkit.spectra.Spectrum` objects with the card's settings, then predict.
@@ -372,8 +480,11 @@ class Ensemble:
             save_file(state, str(path), metadata={"target": self.target, "format_version": str(MODEL_FORMAT_VERSION)})
             info.update(file=name, sha256=sha256_file(path))
         card["members"] = members
+        card.pop("history_sha256", None)
         if self.histories:
             (folder / HISTORY).write_text(json.dumps(self.histories))
+            card["history_sha256"] = sha256_file(folder / HISTORY)
+        card[CARD_HASH] = card_digest(card)
         (folder / CARD).write_text(json.dumps(card, indent=2, allow_nan=True))
         self.card, self.folder = card, folder
         return folder
@@ -398,6 +509,8 @@ class Ensemble:
         card_path = folder / CARD
         if not card_path.is_file():
             raise ModelFormatError(folder, f"missing {CARD}")
+        if card_path.stat().st_size > MAX_CARD_BYTES:
+            raise ModelFormatError(folder, f"{CARD} is {card_path.stat().st_size} bytes, more than {MAX_CARD_BYTES}")
         try:
             card = json.loads(card_path.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
@@ -410,26 +523,47 @@ class Ensemble:
             raise ModelFormatError(
                 folder, f"model format version {version!r} is incompatible with this rgbkit "
                 f"(reads version {MODEL_FORMAT_VERSION}; {'upgrade rgbkit' if newer else 'retrain the model'})")
+        _check_card_hash(folder, card)
         for key in ("target", "architecture", "target_scaler", "members"):
             if key not in card:
                 raise ModelFormatError(folder, f"{CARD} lacks the '{key}' entry")
         if target is not None and card["target"] != target:
             raise ModelFormatError(folder, f"holds a model for target {card['target']!r}, not {target!r}")
         try:
+            _check_architecture(card["architecture"])
             config = DenseNetConfig.from_dict(card["architecture"])
             scaler = TargetScaler(**card["target_scaler"])
-        except (TypeError, ValueError) as e:
+            n_params = _count_parameters(config)
+            _check_scales(card, scaler)
+        except (TypeError, ValueError, AttributeError, OverflowError) as e:
             raise ModelFormatError(folder, f"bad architecture or target_scaler in {CARD}: {e}") from None
-        if not card["members"]:
+        if card.get("debias"):
+            from .debias import ForwardRelation
+
+            try:
+                ForwardRelation.from_dict(card["debias"])
+            except (TypeError, ValueError) as e:
+                raise ModelFormatError(folder, f"bad 'debias' entry in {CARD}: {e}") from None
+        if not isinstance(card["members"], list) or not card["members"]:
             raise ModelFormatError(folder, f"{CARD} lists no members")
+        if len(card["members"]) > MAX_MEMBERS:
+            raise ModelFormatError(folder, f"{CARD} lists {len(card['members'])} members, more than {MAX_MEMBERS}")
+        if card.get("history_sha256") and (not (folder / HISTORY).is_file()
+                                           or sha256_file(folder / HISTORY) != card["history_sha256"]):
+            raise ModelFormatError(folder, f"{HISTORY} is missing or differs from the card's sha256 (file changed)")
         members = []
         for i, info in enumerate(card["members"]):
+            if not isinstance(info, dict):
+                raise ModelFormatError(folder, f"member {i} in {CARD} is not an object")
             name = info.get("file")
             if not name or Path(name).name != name:
                 raise ModelFormatError(folder, f"member {i} has no valid file name in {CARD}")
             path = folder / name
             if not path.is_file():
                 raise ModelFormatError(folder, f"missing weights file {name}")
+            if path.stat().st_size > 8 * n_params + (1 << 20):  # float32 weights plus header, with room
+                raise ModelFormatError(folder, f"{name} is {path.stat().st_size} bytes, far more than the card's "
+                                       f"{n_params} parameters need")
             digest = sha256_file(path)
             if digest != info.get("sha256"):
                 raise ModelFormatError(folder, f"{name} sha256 {digest[:12]}... differs from the card's "
@@ -449,6 +583,67 @@ class Ensemble:
         ens = cls(members, scaler, card["target"], card, histories, device=device)
         ens.folder = folder
         return ens
+
+
+def card_digest(card: dict) -> str:
+    """sha256 of the card's canonical JSON without its own hash entry (keys sorted, no spaces)."""
+    body = {k: v for k, v in card.items() if k != CARD_HASH}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=True, ensure_ascii=True)
+    return hashlib.sha256(text.encode("ascii")).hexdigest()
+
+
+def _check_card_hash(folder: Path, card: dict) -> None:
+    recorded = card.get(CARD_HASH)
+    if not recorded:
+        raise ModelFormatError(folder, f"{CARD} has no '{CARD_HASH}' entry, so edits to it cannot be detected "
+                                       "(saved by an older rgbkit or written by hand; load it with an older "
+                                       "rgbkit and save it again, or run tools/rehash_model_card.py if you "
+                                       "trust its contents)")
+    got = card_digest(card)
+    if got != recorded:
+        raise ModelFormatError(folder, f"{CARD} was changed after it was saved (sha256 {got[:12]}... differs "
+                                       f"from the recorded {str(recorded)[:12]}...); its target scaler, spread "
+                                       "scale and preprocessing decide the predictions, so it is refused")
+
+
+def _is_int(v, lo: int, hi: int) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi
+
+
+def _check_architecture(arch) -> None:
+    """Refuse absurd sizes in the card's architecture before anything is built."""
+    if not isinstance(arch, dict):
+        raise ValueError("architecture is not an object")
+    for key, (lo, hi) in ARCH_BOUNDS.items():
+        if key in arch and not _is_int(arch[key], lo, hi):
+            raise ValueError(f"architecture {key}={arch[key]!r} is outside {lo}-{hi}")
+    for key, n_max, hi in (("block_layers", 8, 128), ("kernel_sizes", 8, 255)):
+        v = arch.get(key, [1])
+        if not isinstance(v, (list, tuple)) or not 1 <= len(v) <= n_max or not all(_is_int(b, 1, hi) for b in v):
+            raise ValueError(f"architecture {key}={str(v)[:60]} (1-{n_max} entries of 1-{hi})")
+    for key in ("dropout", "compression"):
+        v = arch.get(key, 0.5)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1:
+            raise ValueError(f"architecture {key}={v!r} is outside [0, 1]")
+
+
+def _count_parameters(config: DenseNetConfig) -> int:
+    """Parameters of the network the card describes, counted on the meta device (nothing allocated)."""
+    with torch.device("meta"):  # shapes only: nothing is allocated
+        n = sum(p.numel() for p in DenseNet1D(config).parameters())
+    if n > MAX_PARAMETERS:
+        raise ValueError(f"the architecture has {n:,} parameters, more than {MAX_PARAMETERS:,}")
+    return n
+
+
+def _check_scales(card: dict, scaler: TargetScaler) -> None:
+    if scaler.kind not in ("log", "linear"):
+        raise ValueError(f"target_scaler kind {scaler.kind!r} is not 'log' or 'linear'")
+    if not (np.isfinite(scaler.mean) and np.isfinite(scaler.std) and scaler.std > 0):
+        raise ValueError(f"target_scaler mean {scaler.mean!r} / std {scaler.std!r} must be finite, std > 0")
+    spread = card.get("spread_scale", 1.0)
+    if isinstance(spread, bool) or not isinstance(spread, (int, float)) or not (np.isfinite(spread) and spread > 0):
+        raise ValueError(f"spread_scale {spread!r} must be a finite positive number")
 
 
 def _library_version() -> str:

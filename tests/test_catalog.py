@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 import torch
 
+from rgbkit.catalog.domain import REFUSED
 from rgbkit.catalog import (COLUMNS, OOD, ModelRef, build_catalog, line_indices, read_catalog,
                             score_files)
 from rgbkit.classify import Classifier
@@ -72,8 +73,15 @@ def test_real_files_one_row_each_with_documented_columns(real_catalog, real_fits
     assert set(df["file"]) == {str(p) for p in real_fits}
     assert df["read_ok"].all() and len(pd.read_csv(out / "errors.csv")) == 0
     star = df["objclass"] == "STAR"
-    assert df.loc[star & df["pre_ok"], "age"].notna().all()
-    assert (df.loc[df["age"].notna(), "age_lo"] <= df.loc[df["age"].notna(), "age"]).all()
+    refused = (df["ood_flags"] & int(REFUSED)) != 0
+    assert df.loc[star & df["pre_ok"] & ~refused, "age"].notna().all()
+    assert df.loc[refused, ["age", "mass", "age_debiased", "mass_debiased"]].isna().all().all()
+    scored = df["age"].notna()
+    assert scored.sum() >= 20
+    assert (df.loc[scored, "age_lo"] <= df.loc[scored, "age"]).all()
+    deb = df["age_debiased"].notna()  # stand-in models without a de-biasing calibration give NaN
+    assert (df.loc[deb, "age_debiased_lo"] <= df.loc[deb, "age_debiased"]).all()
+    assert (df.loc[deb, "age_debiased"] <= df.loc[deb, "age_debiased_hi"]).all()
     assert ((df["p_rgb"] >= 0) & (df["p_rgb"] <= 1)).sum() == (star & df["pre_ok"]).sum()
 
 
@@ -254,8 +262,9 @@ def test_stand_in_model_objects_run_in_process(real_fits, tmp_path):
             return SimpleNamespace(mean=np.full(len(X), 3.0), std=np.full(len(X), 0.5))
 
     df, errors = score_files(real_fits[:5], age=Const(), mass=None, classifier=None)
-    ok = df["pre_ok"].to_numpy()
-    assert not errors and 0 < ok.sum() < 5  # two of these DR1 files have gaps
+    assert not errors and 0 < df["pre_ok"].sum() < 5  # two of these DR1 files have gaps
+    ok = (df["pre_ok"] & ((df["ood_flags"] & int(REFUSED)) == 0)).to_numpy()  # refused: no age
+    assert ok.sum() >= 2
     assert (df.loc[ok, "age"] == 3.0).all() and (df.loc[ok, "age_hi"] == 3.5).all()
     assert df.loc[~ok, "age"].isna().all() and df["mass"].isna().all() and df["p_rgb"].isna().all()
     path = build_catalog(real_fits[:5], tmp_path, age=Const(), mass=None, classifier=None, progress=False)
@@ -264,7 +273,7 @@ def test_stand_in_model_objects_run_in_process(real_fits, tmp_path):
     young = Const()
     young.card = {"data": {"label_range": [0.5, 2.0]}}  # trained on 0.5-2 Gyr: 3 Gyr is outside
     df, _ = score_files(real_fits[:5], age=young)
-    assert ((df["ood_flags"] & int(OOD.LABEL_RANGE)) != 0).tolist() == ok.tolist()
+    assert ((df["ood_flags"] & int(OOD.LABEL_RANGE)) != 0).tolist() == df["pre_ok"].tolist()
     assert df.loc[ok, "ood_reason"].str.contains("age 3 outside the training range 0.5-2").all()
 
 
@@ -292,15 +301,23 @@ def test_fused_members_give_the_same_numbers():
                 mod.bias.data.normal_()
     ens = Ensemble(nets, TargetScaler("log", 1.0, 0.5), "age", card={"spread_scale": 1.3}, device="cpu")
     X = np.random.default_rng(0).random((100, 64, 64), dtype=np.float32)
-    ref = ens.predict(X, batch_size=1024)
-    fast = fast_model(ens)
-    assert fast is fast_model(ens) and fast.members[0] is not ens.members[0]
-    got = fast.predict(X, batch_size=64)
+    ref = ens.predict(X, batch_size=1024, method="loop")  # plain members, one after another
+    # members that pack: the ensemble itself, run as one fused packed network
+    assert fast_model(ens) is ens and ens.packed_network() is not None
+    got = ens.predict(X, batch_size=64)
     np.testing.assert_allclose(got.mean, ref.mean, rtol=2e-5)
     np.testing.assert_allclose(got.std, ref.std, rtol=1e-3, atol=1e-6)
     assert got.std[0] == pytest.approx(1.3 * got.std_raw[0])
     clf = _tiny("class")
-    np.testing.assert_allclose(fast_model(clf).predict(X).p_rgb, clf.predict(X).p_rgb, atol=1e-6)
+    assert fast_model(clf) is clf
+    np.testing.assert_allclose(clf.predict(X).p_rgb, clf.predict(X, method="loop").p_rgb, atol=1e-6)
+    # members that do not pack (two architectures): a copy with each member fused
+    odd = Ensemble([nets[0], DenseNet1D(small_config(growth_rate=6))], TargetScaler("log", 1.0, 0.5), "age",
+                   device="cpu")
+    assert odd.packed_network() is None
+    fast = fast_model(odd)
+    assert fast is fast_model(odd) and fast.members[0] is not odd.members[0]
+    np.testing.assert_allclose(fast.predict(X, batch_size=64).mean, odd.predict(X).mean, rtol=2e-5)
 
 
 def test_column_docs_are_in_step_with_the_code():
@@ -340,3 +357,105 @@ def test_default_workers_pool_only_for_big_runs(real_fits, tmp_path, monkeypatch
     path = build_catalog(files, tmp_path / "big", age=None, mass=None, classifier=None, progress=False, chunk_size=3)
     assert json.loads((tmp_path / "big" / "run.json").read_text())["workers"] == 2
     assert len(read_catalog(path)) == 6
+
+
+# ------------------------------------------------------------------ resume hardening
+def test_resume_under_another_spelling_adds_no_rows(real_fits, models, tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    for p in real_fits[:12]:
+        shutil.copy(p, src / p.name)
+    (tmp_path / "alias").symlink_to(src)
+    out = tmp_path / "out"
+    build_catalog(src, out, workers=0, chunk_size=4, progress=False, **models)
+    cwd = os.getcwd()
+    try:
+        os.chdir(tmp_path)
+        for spelling in ("in", "./in/../in", str(tmp_path / "alias"), f"{tmp_path}//in/"):
+            path = build_catalog(spelling, out, workers=0, chunk_size=4, progress=False, **models)
+            run = json.loads((out / "run.json").read_text())
+            assert run["already_done"] == 12 and run["scored_now"] == 0, spelling
+    finally:
+        os.chdir(cwd)
+    df = read_catalog(path)
+    assert len(df) == 12 and df["file"].nunique() == 12
+
+
+def test_resume_with_other_settings_is_refused(real_fits, models, model_dirs, tmp_path):
+    from rgbkit.catalog import CatalogRunError, DomainRules
+
+    files, out = real_fits[:6], tmp_path / "out"
+    build_catalog(files[:3], out, workers=0, chunk_size=3, progress=False, **models)
+    settings = json.loads((out / "settings.json").read_text())
+    assert settings["rules"]["min_snr_g"] == 15.0 and len(settings["models"]["age"]["card_sha256"]) > 20
+    with pytest.raises(CatalogRunError, match=r"other settings \(rules.min_snr_g: 15.0 then, 30 now.*--restart"):
+        build_catalog(files, out, workers=0, rules=DomainRules(min_snr_g=30), progress=False, **models)
+    other = {**models, "age": _tiny("age", seed=7)}
+    with pytest.raises(CatalogRunError, match=r"models.age.card_sha256"):
+        build_catalog(files, out, workers=0, progress=False, **other)
+    refs = {k: ModelRef(f"{type(m).__module__}.{type(m).__qualname__}", str(model_dirs / k)) for k, m in models.items()}
+    with pytest.raises(CatalogRunError, match="models.mass.card_sha256"):  # the age folder given as the mass model
+        build_catalog(files, out, workers=0, progress=False, **{**models, "mass": refs["age"]})
+    assert len(list((out / "parts").glob("*.json"))) == 1  # nothing was added by the refused runs
+    path = build_catalog(files, out, workers=0, rules=DomainRules(min_snr_g=30), resume=False, progress=False, **models)
+    assert len(read_catalog(path)) == 6
+    assert json.loads((out / "settings.json").read_text())["rules"]["min_snr_g"] == 30
+
+
+def test_killed_merge_leaves_no_temp_and_bad_outputs_are_refused(real_fits, models, tmp_path):
+    from rgbkit.catalog import CatalogRunError
+
+    out = tmp_path / "out"
+    build_catalog(real_fits[:3], out, workers=0, progress=False, **models)
+    (out / "catalog.parquet.tmp99999").write_bytes(b"half a merge")
+    build_catalog(real_fits[:3], out, workers=0, progress=False, **models)
+    assert not list(out.glob("*.tmp*")) and len(read_catalog(out / "catalog.parquet")) == 3
+    afile = tmp_path / "file.txt"
+    afile.write_text("x")
+    with pytest.raises(CatalogRunError, match="is a file"):
+        build_catalog(real_fits[:3], afile, workers=0, progress=False, **models)
+    with pytest.raises(CatalogRunError, match="chunk_size"):
+        build_catalog(real_fits[:3], tmp_path / "o2", chunk_size=0, workers=0, progress=False, **models)
+
+
+def test_a_folder_of_bad_inputs_gives_one_row_each(shared_data, models, tmp_path):
+    """The reader's bad-input corpus through a catalog run: good files scored, every bad one an error line."""
+    import badinputs
+
+    pairs = [(c, p) for c, p in badinputs.build(tmp_path / "in", shared_data, bombs=True)
+             if p.name.endswith((".fits", ".fits.gz")) and p.parent == tmp_path / "in"]
+    out = tmp_path / "out"
+    df = read_catalog(build_catalog(tmp_path / "in", out, workers=0, chunk_size=32, progress=False, **models))
+    err = pd.read_csv(out / "errors.csv")
+    reasons = dict(zip(err["file"].map(lambda f: Path(f).name), err["reason"]))
+    for case, path in pairs:
+        if case.expect is None:
+            assert path.name not in reasons, (case.kind, reasons.get(path.name))
+        elif case.regular:
+            assert case.expect in reasons[path.name], case.kind
+    # plus the good file inside the "directory named .fits" case, which the folder search finds
+    assert df["read_ok"].sum() == sum(c.expect is None for c, _ in pairs) + 1
+
+
+def test_pool_workers_die_with_a_killed_catalog(real_fits, model_dirs, tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    for k in range(3):
+        for i, p in enumerate(real_fits):
+            (src / f"c{k}_{i:03d}_{p.name}").symlink_to(p)
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "rgbkit.cli", "catalog", str(src), "-o", str(out), "--workers", "2",
+           "--chunk-size", "4", "--quiet", "--age-model", str(model_dirs / "age"),
+           "--mass-model", str(model_dirs / "mass"), "--classifier", str(model_dirs / "classifier")]
+    proc = subprocess.Popen(cmd, env={**os.environ, "PYTHONPATH": str(REPO)})
+    deadline = time.time() + 120
+    while time.time() < deadline and not list((out / "parts").glob("*.json")):
+        time.sleep(0.05)
+    kids = [int(x) for x in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()]
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert kids
+
+    from proc_utils import still_running
+
+    assert still_running(kids, 15) == []

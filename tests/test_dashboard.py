@@ -297,8 +297,8 @@ def test_train_live_curves_stop_save_and_use_everywhere(page, server):
     summary = wait_text(page, ".age-summary div", r"M2 = [0-9.]+%")
     _, s = sup.predict_demo(saved)
     assert f"M1 = {s['m1']:.3g} Gyr" in summary and f"M2 = {s['m2']:.1f}%" in summary
-    n_val = sup.demo_split_index("validation").size
-    assert f"({n_val} validation stars)" in text(page, ".pred-count div")
+    n_test = sup.demo_split_index("test").size
+    assert f"({n_test} test stars)" in text(page, ".pred-count div")
     assert page.locator(".pred-table .tabulator-row").count() == 12  # first page
     if sup.shipped_ensemble("mass") is None:
         assert "No mass ensemble yet" in text(page, ".no-mass div")
@@ -315,6 +315,46 @@ def test_train_live_curves_stop_save_and_use_everywhere(page, server):
     paper = table_rows(page, "paper-baseline-table")
     assert [r[0] for r in paper] == ["XGB", "RF", "ANN", "DenseNet-BC"] and paper[0][1] == "1.65"
     shot(page, "5_clusters_baselines")
+
+
+def test_train_on_your_own_labelled_spectra(page, server, tmp_path):
+    from rgbkit.datasets import write_kepler_standin
+    from rgbkit.ensemble import Ensemble
+
+    s = write_kepler_standin(tmp_path / "kepler", n=60, seed=3)  # SIMULATED files of real APOKASC-2 stars
+    select_tab(page, "Ensembles")
+    page.locator(".train-source button", has_text="my labelled spectra").first.click()
+    page.locator(".own-spectra input").first.wait_for()
+    assert page.locator(".start-button button").first.is_disabled()  # nothing matched yet
+    set_input(page, ".own-spectra", s.spectra)
+    # a bad table first: ages in years -> the page says what to pass, the server goes on
+    bad = tmp_path / "years.csv"
+    t = __import__("pandas").read_csv(s.tables["apokasc2_csv"]).drop(columns=["LogAge"])
+    t.assign(Age=t["Age"] * 1e9).to_csv(bad, index=False)
+    page.locator(".own-upload input[type=file]").first.set_input_files(str(bad))
+    page.locator(".own-check button").first.click()
+    wait_text(page, ".match-report div", r"Cannot use these data[\s\S]*look like yr[\s\S]*age_unit=.yr.")
+    assert alive(server) and page.locator(".start-button button").first.is_disabled()
+    page.locator(".own-upload input[type=file]").first.set_input_files(str(s.tables["apokasc2_csv"]))
+    page.locator(".own-check button").first.click()
+    report = wait_text(page, ".match-report div", r"labelled set: \d+ spectra")
+    n_files = len(s.truth)
+    assert f"matched: {n_files} spectra of 60 stars" in report and "kic <- KIC" in report
+    assert f"{n_files - 60} extra spectra" in report and "1 refused by the reader" in report
+    shot(page, "2_own_data_match_report")
+    set_input(page, ".train-epochs", 2)
+    page.locator(".start-button button").first.click()
+    status = wait_text(page, ".train-status div", r"Finished after \d+ epochs.*test M2 [0-9.]+%", timeout=240)
+    page.locator(".training-curves").first.wait_for()
+    set_input(page, ".save-name", "own-age")
+    page.locator(".save-button button").first.click()
+    wait_text(page, ".train-status div", r"Saved to")
+    folder = server["models"] / "own-age"
+    ens = Ensemble.load(folder, target="age")
+    prov = ens.card["data"]["provenance"]
+    assert prov["match"]["by"] == "kic" and prov["labels"]["columns"]["age"] == "Age"
+    assert (folder / "training_set.csv").is_file() and (folder / "match_report.json").is_file()
+    assert f"test M2 {ens.card['metrics']['test']['m2']:.1f}%" in status
 
 
 # ------------------------------------------------------------------ tab 4: HR map selection -> spectrum
@@ -381,5 +421,5 @@ def test_shipped_ensembles_card_predictions_and_predicted_hr_map(page):
 
     select_tab(page, "HR maps")
     page.locator(".hr-source .bk-btn", has_text="predictions").first.click()
-    wait_text(page, ".hr-note div", r"predictions for the validation stars")
+    wait_text(page, ".hr-note div", r"predictions for the test stars")
     shot(page, "4_hr_predicted")

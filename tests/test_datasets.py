@@ -16,16 +16,22 @@ def cache(tmp_path, monkeypatch):
 
 def test_small_demo_round_trip_and_cache(cache):
     d = datasets.load_demo(n_rgb=40, n_subgiant=5, progress=False)
-    assert len(d) == 45 and d.flux.shape == (45, 3909) and d.flux.dtype == np.float32
+    # 45 train + validation stars, then 12 + 2 test stars of their own seed
+    assert len(d) == 59 and d.flux.shape == (59, 3909) and d.flux.dtype == np.float32
     for col in datasets.LABEL_COLUMNS + ["split"]:
         assert col in d.labels, col
     assert list(d.labels.columns[: len(datasets.LABEL_COLUMNS)]) == datasets.LABEL_COLUMNS
-    # fixed 8:2 split
-    assert d.val_idx.size == 9 and d.train_idx.size == 36
+    # fixed 8:2 split of the first 45, the test stars after them
+    assert d.val_idx.size == 9 and d.train_idx.size == 36 and list(d.test_idx) == list(range(45, 59))
     assert not set(d.train_idx) & set(d.val_idx)
+    assert not set(d.labels.obsid[d.test_idx]) & set(d.labels.obsid[:45])
+    base = datasets.load_demo(n_rgb=40, n_subgiant=5, progress=False, test=False)
+    assert len(base) == 45 and base.labels.split.tolist() == d.labels.split[:45].tolist()
+    np.testing.assert_array_equal(base.flux, d.flux[:45])
+    assert not np.allclose(d.labels.teff[45:47], base.labels.teff[:2])  # other stars, not copies
     # the arrays are what the LAMOST reader returns for the cached files
     files = sorted((d.folder / "fits").glob("*.fits"))
-    assert len(files) == 45
+    assert len(files) == 45 and all(p.exists() for p in d.paths)
     s = d.spectra([3])[0]
     np.testing.assert_array_equal(s.flux, d.flux[3])
     assert s.meta.obsid == d.labels.obsid[3] and s.meta.layout.startswith("dr2")

@@ -114,9 +114,14 @@ def test_missing_file_refused(saved):
         Ensemble.load(folder / "nope")
 
 
-def _edit_card(folder, **changes):
+def _edit_card(folder, rehash=False, **changes):
+    """Edit the card; ``rehash``: also rewrite its hash, as someone who knows the format would."""
+    from rgbkit.ensemble import card_digest
+
     card = json.loads((folder / "card.json").read_text())
     card.update(changes)
+    if rehash:
+        card["card_sha256"] = card_digest(card)
     (folder / "card.json").write_text(json.dumps(card))
 
 
@@ -135,12 +140,89 @@ def test_wrong_target_and_bad_card_refused(saved):
     with pytest.raises(ModelFormatError, match="target 'age', not 'mass'"):
         Ensemble.load(folder, target="mass")
     arch = json.loads((folder / "card.json").read_text())["architecture"]
-    _edit_card(folder, architecture={**arch, "growth_rate": arch["growth_rate"] + 3})
+    _edit_card(folder, rehash=True, architecture={**arch, "growth_rate": arch["growth_rate"] + 3})
     with pytest.raises(ModelFormatError, match="does not fit the card's architecture"):
         Ensemble.load(folder)
     (folder / "card.json").write_text("{not json")
     with pytest.raises(ModelFormatError, match="not valid JSON"):
         Ensemble.load(folder)
+
+
+def test_save_records_the_card_hash(saved):
+    from rgbkit.ensemble import card_digest
+
+    folder = saved[0]
+    card = json.loads((folder / "card.json").read_text())
+    assert card["card_sha256"] == card_digest(card) and len(card["history_sha256"]) == 64
+
+
+@pytest.mark.parametrize("edit", [
+    lambda c: c["target_scaler"].update(mean=c["target_scaler"]["mean"] + 0.1),
+    lambda c: c["target_scaler"].update(kind="linear"),
+    lambda c: c.update(spread_scale=c.get("spread_scale", 1.0) * 2),
+    lambda c: c.update(preprocessing={"npix": 4096, "threshold_factor": 0.5}),
+    lambda c: c.update(target="mass", units="Msun"),
+    lambda c: c["members"].pop(),
+    lambda c: c["members"][0].update(best_epoch=99),
+    lambda c: c.update(notes="edited"),
+    lambda c: c.pop("card_sha256"),
+    lambda c: c.update(card_sha256="0" * 64),
+], ids=["scaler-mean", "scaler-kind", "spread", "preprocessing", "target", "member-dropped", "member-info",
+        "notes", "hash-removed", "hash-zeroed"])
+def test_any_card_edit_is_refused(saved, edit):
+    folder = saved[0]
+    card = json.loads((folder / "card.json").read_text())
+    edit(card)
+    (folder / "card.json").write_text(json.dumps(card, indent=1))
+    with pytest.raises(ModelFormatError, match="card_sha256|changed after it was saved") as e:
+        Ensemble.load(folder)
+    assert str(folder) in str(e.value)
+
+
+def test_history_edit_is_refused(saved):
+    folder = saved[0]
+    (folder / "history.json").write_text("[]")
+    with pytest.raises(ModelFormatError, match="history.json"):
+        Ensemble.load(folder)
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("arch, fragment", [
+    ({"growth_rate": 10**6}, "growth_rate"),
+    ({"in_channels": 2**40}, "in_channels"),
+    ({"block_layers": [10**5, 4, 4]}, "block_layers"),
+    ({"kernel_sizes": [3, 7, 10**6 + 1]}, "kernel_sizes"),
+    ({"head_width": 8192, "integration_channels": 1024, "length": 8192}, "parameters"),
+    ({"growth_rate": "many"}, "growth_rate"),
+    ({"dropout": 5.0}, "dropout"),
+])
+def test_absurd_architecture_refused_before_building(saved, arch, fragment):
+    """Even a card rewritten with a valid hash cannot make load() build a huge network."""
+    import tracemalloc
+
+    folder = saved[0]
+    card = json.loads((folder / "card.json").read_text())
+    _edit_card(folder, rehash=True, architecture={**card["architecture"], **arch})
+    tracemalloc.start()
+    try:
+        with pytest.raises(ModelFormatError, match=fragment):
+            Ensemble.load(folder)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 50e6
+
+
+@pytest.mark.parametrize("changes, fragment", [
+    ({"spread_scale": float("nan")}, "spread_scale"),
+    ({"spread_scale": -1}, "spread_scale"),
+    ({"target_scaler": {"kind": "log", "mean": 0.0, "std": 0.0}}, "std"),
+    ({"members": [{"file": "../x.safetensors", "sha256": "0"}]}, "no valid file name"),
+])
+def test_absurd_scales_and_names_refused(saved, changes, fragment):
+    _edit_card(saved[0], rehash=True, **changes)
+    with pytest.raises(ModelFormatError, match=fragment):
+        Ensemble.load(saved[0])
 
 
 def test_ensemble_callback_stops_after_member():
@@ -222,8 +304,8 @@ def test_cli_train_writes_a_loadable_folder(tmp_path, capsys):
     assert len(ens) == 1 and ens.card["data"]["name"].startswith("demo")
     assert ens.preprocessing["npix"] == 4096 and ens.card["data"]["n_train"] > 2000
     assert "validation: ensemble M1" in capsys.readouterr().out
-    with pytest.raises(SystemExit, match="not empty"):
-        main(["train", "--target", "mass", "--arch", "tiny", "--out", str(out)])
+    assert main(["train", "--target", "mass", "--arch", "tiny", "--out", str(out)]) == 2
+    assert "is not empty (use --overwrite)" in capsys.readouterr().err
 
 
 def test_shipped_pretrained_load_and_reproduce_frozen_predictions():
@@ -239,6 +321,12 @@ def test_shipped_pretrained_load_and_reproduce_frozen_predictions():
         p = ens.predict(frozen["X"])
         np.testing.assert_allclose(p.mean, frozen[f"{target}_mean"], rtol=1e-4)
         np.testing.assert_allclose(p.std, frozen[f"{target}_std"], rtol=1e-3, atol=1e-6)
+        # the de-biasing calibration travels in the card and is applied by predict
+        for k in ("debiased", "debiased_lo", "debiased_hi"):
+            np.testing.assert_allclose(getattr(p, k), frozen[f"{target}_{k}"], rtol=1e-4)
+        assert np.all(p.debiased_lo < p.debiased) and np.all(p.debiased < p.debiased_hi)
+        assert ens.card["debias"]["fitted_on"] == "validation"
+        assert set(ens.card["metrics"]) == {"val", "test"} and "test" in ens.card["data"]["split"]
     with pytest.raises(ValueError, match="no pretrained model for target 'teff'"):
         load_pretrained("teff")
 
@@ -252,10 +340,12 @@ def test_cli_predict_real_lamost_files(tmp_path, shared_data, capsys):
     assert main(["predict", str(shared_data / "lamost" / "dr5"), "--out", str(out)]) == 0
     df = pd.read_csv(out)
     assert len(df) == 20
-    ok = df[df["ok"]]
-    assert len(ok) >= 15
-    for col in ("age", "age_err", "mass", "mass_err"):
+    ok = df[df["ok"] & ~df["ood"]]
+    assert len(ok) >= 2  # the DR5 files are mostly M dwarfs (CoolStarsCU/PHEW): refused, as they should be
+    for col in ("age", "age_err", "mass", "mass_err", "age_debiased", "age_debiased_lo", "mass_debiased"):
         assert np.all(np.isfinite(ok[col])) and np.all(ok[col] > 0), col
+    refused = df[df["ood"]]
+    assert refused["age"].isna().all() and (refused["ood_reason"].str.len() > 0).all()
     assert df.loc[~df["ok"], "reason"].fillna("").astype(str).str.len().gt(0).all()  # a reason per dropped row
     assert "predicted" in capsys.readouterr().out
     fits = tmp_path / "pred.fits"
@@ -264,3 +354,20 @@ def test_cli_predict_real_lamost_files(tmp_path, shared_data, capsys):
 
     t = Table.read(fits)
     assert "mass" in t.colnames and "age" not in t.colnames and len(t) == 20
+
+
+def test_packed_equals_loop(trained):
+    ens, X, _ = trained
+    a = ens.predict(X[:50], batch_size=16, method="loop")
+    b = ens.predict(X[:50], batch_size=16)  # packed, the default
+    assert ens.packed_network() is not None
+    np.testing.assert_allclose(b.members, a.members, rtol=1e-5, atol=1e-6)
+    # the packed copy follows changes to a member's weights
+    with torch.no_grad():
+        ens.members[1].head[-1].bias += 0.5
+    c = ens.predict(X[:50], batch_size=16)
+    np.testing.assert_allclose(c.members, ens.predict(X[:50], batch_size=16, method="loop").members,
+                               rtol=1e-5, atol=1e-6)
+    assert not np.allclose(c.members[1], b.members[1])
+    with torch.no_grad():
+        ens.members[1].head[-1].bias -= 0.5

@@ -82,8 +82,11 @@ def test_formats_and_mapping_round_trip(tmp_path, suffix):
 def test_bad_catalogs(tmp_path):
     with pytest.raises(LabelFormatError, match="no such file"):
         read_labels(tmp_path / "nope.csv")
-    (tmp_path / "x.dat").write_text("a b c")
+    (tmp_path / "x.xyz").write_text("a b c")
     with pytest.raises(LabelFormatError, match="unknown catalog format"):
+        read_labels(tmp_path / "x.xyz")
+    (tmp_path / "x.dat").write_text("a b c")  # a CDS table without its ReadMe
+    with pytest.raises(LabelFormatError, match="x.dat: a CDS .dat table is described by its ReadMe"):
         read_labels(tmp_path / "x.dat")
     (tmp_path / "bad.fits").write_text("not fits at all")
     with pytest.raises(LabelFormatError, match="bad.fits: cannot read"):

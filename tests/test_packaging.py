@@ -82,3 +82,32 @@ def test_readme_python_example_runs_on_real_files(shared_data, monkeypatch):
     assert len(ns["spectra"]) == 3 and ns["res"].ok.sum() == ns["pred"].mean.size >= 1
     assert (ns["pred"].std > 0).all()
 
+
+
+def test_binder_pins_exact_versions_of_the_tested_environment():
+    """Binder builds what the tests ran with: every package pinned to one version, that of this environment."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    _, env = conda_deps(REPO / "binder/environment.yml")
+    pins = {}
+    for dep in env["dependencies"]:
+        if isinstance(dep, str) and dep != "pip":
+            m = re.fullmatch(r"([A-Za-z0-9_.-]+)=([0-9][0-9A-Za-z.]*)", dep.strip())
+            assert m, f"binder/environment.yml: {dep!r} is not an exact pin (name=version)"
+            pins[m.group(1)] = m.group(2)
+    assert pins.pop("python") == "{}.{}".format(*sys.version_info[:2])
+    for conda_name, pinned in pins.items():
+        try:
+            installed = version(CONDA_TO_PYPI.get(conda_name, conda_name)).split("+")[0]  # 2.13.0+cpu
+        except PackageNotFoundError:
+            continue
+        assert installed == pinned, f"binder pins {conda_name}={pinned}, the tested environment has {installed}"
+
+
+def test_binder_start_uses_one_thread_and_postbuild_prepares_every_demo_set():
+    start = (REPO / "binder/start").read_text()
+    assert "export RGBKIT_THREADS=1" in start and start.rstrip().endswith('exec "$@"')
+    post = (REPO / "binder/postBuild").read_text()
+    assert "|| echo" not in post  # a failed preparation fails the build
+    for loader in ("load_demo", "load_rgb_rc", "load_clusters"):
+        assert loader in post, loader

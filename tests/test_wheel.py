@@ -58,6 +58,21 @@ def test_wheel_holds_the_app_the_data_and_the_licences(installed):
     assert any(n.endswith("licenses/rgbkit/data/EMULATOR_LICENSE.txt") for n in names)
 
 
+def test_installed_wheel_reads_its_real_example_spectra(installed, tmp_path):
+    """The example spectra and their licence notices ship inside the wheel and read with no source checkout."""
+    out = subprocess.run([str(installed["python"]), "-c", textwrap.dedent("""
+        import rgbkit
+        from rgbkit import examples
+        spectra, refused = rgbkit.read_many(examples.example_files(), progress=False)
+        lab = examples.lasp_labels()
+        print(len(spectra), len(refused), int(lab.giant.sum()), examples.EXAMPLES_DIR)
+        """)], cwd=tmp_path, env=_clean_env(installed), check=True, capture_output=True, text=True).stdout.split()
+    assert out[:3] == ["24", "0", "8"], out
+    where = Path(out[3])
+    assert str(REPO) not in str(where) and (where / "SOURCES.md").is_file()
+    assert len(list((where / "licenses").glob("*.txt"))) == 4
+
+
 def test_installed_rgbkit_app_serves_the_dashboard(installed, tmp_path):
     env = _clean_env(installed)
     where = subprocess.run([str(installed["python"]), "-c", textwrap.dedent("""

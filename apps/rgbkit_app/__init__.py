@@ -53,7 +53,16 @@ def serve(title: str = "rgbkit dashboard") -> None:
     """Mark a fresh dashboard servable (what ``panel serve`` runs once per session)."""
     from .models import warm_up_in_background
 
+    from .sources import session_allowed
+
     pn.extension("tabulator", "filedropper", notifications=True, sizing_mode="fixed")
+    request = getattr(getattr(pn.state.curdoc, "session_context", None), "request", None)
+    remote = getattr(request, "remote_ip", None)
+    if not session_allowed(remote):
+        pn.pane.Markdown(f"This rgbkit dashboard serves only the machine it runs on (you are {remote}). "
+                         "Start it with `rgbkit app --address 0.0.0.0` or set RGBKIT_DASHBOARD_REMOTE=1 "
+                         "to serve other machines.").servable(title=title)
+        return
     _local_stylesheets()
     warm_up_in_background()  # once per server process: demo inputs, shipped predictions
     build().servable(title=title)

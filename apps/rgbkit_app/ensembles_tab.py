@@ -1,4 +1,5 @@
-"""Tab 2: load a shipped or saved ensemble (its model card), or train one on the demo data."""
+"""Tab 2: load a shipped or saved ensemble (its model card), or train one on the demo data or on your own
+labelled spectra (a folder on the server + a label table, matched and reported before training)."""
 from __future__ import annotations
 
 import sys
@@ -51,7 +52,8 @@ class EnsemblesTab(pn.viewable.Viewer):
 
     def __init__(self, state: AppState, **params):
         super().__init__(state=state, **params)
-        self.job = {"run": None, "cb": None, "shown": -1}  # this session's run
+        self.job = {"run": None, "cb": None, "shown": -1, "labelled": None}  # this session's run
+        self.workdir = None
         choices = sup.list_ensembles()
         self.load_select = pn.widgets.Select(
             name="Shipped or saved ensemble", options=choices, sizing_mode="stretch_width", max_width=380,
@@ -83,6 +85,43 @@ class EnsemblesTab(pn.viewable.Viewer):
         self.n_val = pn.widgets.IntInput(name="Validation stars", start=20, end=700, step=10, value=150, width=165,
                                          description="Stars that pick each member's best epoch (lowest M2).",
                                          css_classes=["val-n"])
+        # your own labelled spectra: a folder on this machine + a table (uploaded or a path), matched first
+        self.source = pn.widgets.RadioButtonGroup(
+            name="Data", options={"demo (simulated)": "demo", "my labelled spectra": "own"}, value="demo",
+            description="Train on the SIMULATED demo set, or on your LAMOST files with asteroseismic labels.",
+            css_classes=["train-source"])
+        self.own_spectra = pn.widgets.TextInput(
+            name="Spectra: folder or glob on the server", placeholder="/data/lamost/kepler or /data/*.fits.gz",
+            sizing_mode="stretch_width", css_classes=["own-spectra"],
+            description="Where your LAMOST FITS files are, on the machine running the dashboard.")
+        self.own_upload = pn.widgets.FileInput(accept=".csv,.fits,.fit,.vot,.xml,.parquet,.mrt,.txt",
+                                               sizing_mode="stretch_width", css_classes=["own-upload"])
+        self.own_table = pn.widgets.TextInput(
+            name="...or the label table's path on the server (a CDS .dat with its ReadMe)",
+            sizing_mode="stretch_width", css_classes=["own-table"],
+            description="A table with the labels and an id (obsid, designation, KIC or RA/Dec) to match on.")
+        self.own_match = pn.widgets.Select(
+            name="Match by", options=["auto", "obsid", "designation", "kic", "position"], value="auto", width=165,
+            description="How table rows find their spectra; auto tries obsid, designation, KIC, then position.",
+            css_classes=["own-match"])
+        self.own_radius = pn.widgets.FloatInput(name="Radius (arcsec)", value=3.0, start=0.1, end=60, width=165,
+                                                description="Largest separation for a positional match.",
+                                                css_classes=["own-radius"])
+        self.own_columns = pn.widgets.TextInput(
+            name="Column names, if not recognised (optional)", placeholder="age=Age_Y2, kic=KIC_ID",
+            sizing_mode="stretch_width", css_classes=["own-columns"],
+            description="name=COLUMN pairs for the columns rgbkit does not recognise by itself.")
+        self.own_states = pn.widgets.Select(
+            name="Evolutionary states", options={"all": "", "RGB only (the paper)": "RGB"}, width=165,
+            description="Keep only RGB stars (the paper) or every labelled star.", css_classes=["own-states"])
+        self.own_check = pn.widgets.Button(name="Match and check", button_type="primary", width=165,
+                                           description="Read the spectra and the table; report the match first.",
+                                           css_classes=["own-check"])
+        self.own_report = pn.pane.Markdown("", css_classes=["match-report"], sizing_mode="stretch_width")
+        self.own_box = pn.Column(
+            self.own_spectra, with_help(self.own_upload, "Upload the label table (CSV, FITS, VOTable, Parquet, MRT)."),
+            self.own_table, wrap(self.own_match, self.own_radius, gap="0px"), self.own_columns,
+            wrap(self.own_states, self.own_check, gap="0px"), visible=False, sizing_mode="stretch_width")
         self.start_button = pn.widgets.Button(name="Start training", button_type="primary", width=165,
                                               description="Train in the background; it stops if you close the page.",
                                               css_classes=["start-button"])
@@ -104,6 +143,11 @@ class EnsemblesTab(pn.viewable.Viewer):
         self.curves = pn.Column(_curves([]), css_classes=["curves-area"], sizing_mode="stretch_width")
         self.epoch_table = table(_epoch_rows([]), "epoch-table", pagination="local", page_size=EPOCH_PAGE)
 
+        self.demo_box = pn.Column(simulated_banner("Training here uses the SIMULATED demo set."),
+                                  wrap(self.n_train, self.n_val, gap="0px"), sizing_mode="stretch_width")
+        self.source.param.watch(self._on_source, "value")
+        self.target.param.watch(self._on_target, "value")
+        self.own_check.on_click(self._on_check)
         self.load_button.on_click(self._on_load)
         self.start_button.on_click(self._on_start)
         self.stop_button.on_click(self._on_stop)
@@ -112,16 +156,16 @@ class EnsemblesTab(pn.viewable.Viewer):
 
         left = pn.Column(
             "### Load an ensemble", self.no_shipped, self.load_select, self.load_button,
-            "### Train on the demo data", simulated_banner("Training here uses the SIMULATED demo set."),
-            self.target, with_help(self.members, "Networks trained from different random starts; their mean is "
-                                                 "the prediction, their spread the uncertainty (the paper uses 10)."), wrap(self.epochs, self.size, gap="0px"), wrap(self.n_train, self.n_val, gap="0px"),
+            "### Train", self.source, self.target, self.own_box, self.demo_box, with_help(self.members, "Networks trained from different random starts; their mean is "
+                                                 "the prediction, their spread the uncertainty (the paper uses 10)."),
+            wrap(self.epochs, self.size, gap="0px"),
             pn.pane.Markdown("Adam, learning rate 1e-3 annealed (cosine), Huber loss; each member keeps "
                              "its epoch with the lowest validation M2. Closing the page stops the training.",
                              sizing_mode="stretch_width"),
             wrap(self.start_button, self.stop_button, gap="0px"), self.progress, self.status,
             wrap(self.save_name, self.save_button, gap="0px"), self.download,
             sizing_mode="stretch_width", max_width=400, min_width=260, styles={"flex": "0 1 400px"})
-        right = pn.Column(self.card_area, "### Live training (this session's run)", self.curves, self.epoch_table,
+        right = pn.Column(self.card_area, self.own_report, "### Live training (this session's run)", self.curves, self.epoch_table,
                           sizing_mode="stretch_width", min_width=260, styles={"flex": "1 1 500px"})
         self._layout = wrap(left, right, name="Ensembles")
 
@@ -179,14 +223,52 @@ class EnsemblesTab(pn.viewable.Viewer):
         best = ", ".join(str(m["best_epoch"]) for m in ens.card["members"])
         verb = "Stopped" if snap["stopped"] else "Finished"
         m2 = ens.card["metrics"]["val"]["m2"]
+        test = ens.card["metrics"].get("test")
         self.status.object = (f"**{verb}** after {n_done} epochs ({snap['elapsed']:.0f} s): {len(ens)} member(s), "
-                              f"best epochs kept: {best}. Validation M2 {m2:.1f}%.")
+                              f"best epochs kept: {best}. Validation M2 {m2:.1f}%"
+                              + (f"; test M2 {test['m2']:.1f}% ({test['n']} spectra that chose nothing)."
+                                 if test else "."))
         notify("success", f"Training {verb.lower()}: {run.target} ensemble, validation M2 {m2:.1f}%. "
                           "The other tabs use it now.")
         self.state.ensembles = {**self.state.ensembles, ens.target: ens}
         self.save_button.disabled = self.download.disabled = False
         self.download.filename = f"rgbkit-{ens.target}-{len(ens)}x{run.epochs}.zip"
         self.show_ensemble(ens, f"trained in this session ({ens.target})", curves=False)
+
+    def _on_source(self, event):
+        own = event.new == "own"
+        self.own_box.visible = own
+        self.demo_box.visible = not own
+        self.start_button.disabled = own and self.job["labelled"] is None
+
+    def _on_check(self, _):
+        import tempfile
+
+        if self.workdir is None:
+            self.workdir = tempfile.mkdtemp(prefix="rgbkit-session-")
+        self.job["labelled"] = None
+        self.start_button.disabled = True
+        self.own_report.object = "Reading the spectra and the table..."
+        try:
+            ls = sup.match_own_data(self.own_spectra.value, self.target.value, self.own_table.value,
+                                    self.own_upload.value, self.own_upload.filename, self.own_match.value,
+                                    self.own_radius.value, self.own_columns.value,
+                                    [self.own_states.value] if self.own_states.value else None, self.workdir)
+        except Exception as e:  # a bad folder or table: say why, keep going
+            self.own_report.object = f"**Cannot use these data.** {e}"
+            notify("error", f"Cannot use these data: {e}")
+            return
+        self.job["labelled"] = (ls, self.target.value)
+        self.own_report.object = (f"### Your data: columns and match (target **{self.target.value}**)\n\n"
+                                  f"```text\n{ls.report}\n```")
+        self.start_button.disabled = False
+
+    def _on_target(self, event):
+        if self.job["labelled"] is not None and self.job["labelled"][1] != event.new:
+            self.job["labelled"] = None  # labels were checked for the other target
+            if self.source.value == "own":
+                self.start_button.disabled = True
+                self.own_report.object = f"Target changed to {event.new}: press *Match and check* again."
 
     def _stop_polling(self):
         if self.job["cb"] is not None:
@@ -196,8 +278,18 @@ class EnsemblesTab(pn.viewable.Viewer):
     def _on_start(self, _):
         if self.job["run"] is not None and self.job["run"].alive:
             return
-        run = sup.TrainingRun(self.target.value, self.members.value, self.epochs.value, self.n_train.value,
-                              self.n_val.value, self.size.value)
+        if self.source.value == "own":
+            if self.job["labelled"] is None:
+                self.status.object = "Press *Match and check* first."
+                return
+            ls = self.job["labelled"][0]
+            run = sup.TrainingRun(self.target.value, self.members.value, self.epochs.value, size=self.size.value,
+                                  labelled=ls)
+            what = f"{len(ls)} of your spectra (70/15/15 train/validation/test by star)"
+        else:
+            run = sup.TrainingRun(self.target.value, self.members.value, self.epochs.value, self.n_train.value,
+                                  self.n_val.value, self.size.value)
+            what = f"{run.n_train} stars"
         try:
             run.start()
         except sup.TrainingLimitError as e:
@@ -209,8 +301,7 @@ class EnsemblesTab(pn.viewable.Viewer):
         self.start_button.disabled, self.stop_button.disabled = True, False
         self.save_button.disabled = self.download.disabled = True
         self.progress.param.update(value=0, visible=True, bar_color="primary")
-        self.status.object = (f"Starting: {run.n_members} member(s) x {run.epochs} epochs on "
-                              f"{run.n_train} stars...")
+        self.status.object = f"Starting: {run.n_members} member(s) x {run.epochs} epochs on {what}..."
         self.job["cb"] = pn.state.add_periodic_callback(self._poll, period=POLL_MS)
 
     def _on_stop(self, _):

@@ -74,7 +74,7 @@ def _build(state: AppState) -> pn.viewable.Viewable:
                 frames.append(sup.predict_demo(ens)[0])
         if not frames:
             return None, "no ensemble yet: predictions need a shipped, loaded or trained ensemble"
-        return sup.hr_stars(frames), "predictions for the validation stars"
+        return sup.hr_stars(frames), "predictions for the test stars"
 
     def on_bounds(bounds):
         if bounds is None or current["stars"] is None:

@@ -74,6 +74,10 @@ def save_ensemble(ens, name: str) -> Path:
         raise ValueError(f"{name!r} has no letters or digits to name a folder with")
     if len(safe) > MAX_NAME:
         raise ValueError(f"the name is {len(safe)} characters long; at most {MAX_NAME} are allowed")
+    if getattr(ens, "extra_files", None):  # trained on the user's own files: keep its training table
+        from rgbkit.train_labelled import save_trained
+
+        return save_trained(ens, models_dir() / safe)
     return ens.save(models_dir() / safe)
 
 
@@ -121,7 +125,7 @@ def _predict_saved(folder: str, mtime: float, split: str):
     return _predict_demo(_load_ensemble(folder, mtime), split)
 
 
-def predict_demo(ens, split: str = "validation"):
+def predict_demo(ens, split: str = "test"):
     """Predictions of ``ens`` for the demo ``split``: (per-star DataFrame, summary dict).
 
     Columns: obsid, designation, teff, logg, feh, stage, the label, its error,

@@ -1,4 +1,4 @@
-"""Tab 3: predicted against labelled age and mass on the demo validation split."""
+"""Tab 3: predicted against labelled age and mass on the demo test split (it chose nothing)."""
 from __future__ import annotations
 
 import numpy as np
@@ -59,7 +59,7 @@ def _summary_md(s: dict, origin: str) -> str:
     paper = sup.paper_numbers(t)
     cov = "n/a (one member)" if np.isnan(s["coverage_68"]) else f"{s['coverage_68']:.0%}"
     mem = ", ".join(f"{m:.1f}" for m in s["member_m2"])
-    return (f"**{t.capitalize()}** ({s['members']}-member ensemble {origin}), {s['n']} validation stars:  \n"
+    return (f"**{t.capitalize()}** ({s['members']}-member ensemble {origin}), {s['n']} test stars:  \n"
             f"M1 = <span class='{t}-m1'>{s['m1']:.3g}</span> {u}, M2 = <span class='{t}-m2'>{s['m2']:.1f}</span>% "
             f"(paper: {paper['m1']} {u}, {paper['m2']}%); 68% coverage of the +-1 sigma spread: "
             f"<span class='{t}-cov'>{cov}</span>; members' M2: {mem}%.")
@@ -107,7 +107,7 @@ def _build(state: AppState) -> pn.viewable.Viewable:
             df = sup.merged_predictions(frames)
             show = [c for c in df.columns if not c.endswith("_within_1sigma")]
             shown = with_units(df[show])
-            body += [pn.pane.Markdown(f"### Per-star predictions ({len(df)} validation stars)",
+            body += [pn.pane.Markdown(f"### Per-star predictions ({len(df)} test stars)",
                                       css_classes=["pred-count"]),
                      csv_download(lambda: df, "rgbkit-demo-predictions.csv", "Download predictions (CSV)",
                                   "pred-download"),
@@ -115,6 +115,6 @@ def _build(state: AppState) -> pn.viewable.Viewable:
                            formatters={UNITS["teff"]: {"type": "money", "precision": 0, "thousand": False}})]
         return pn.Column(*body, sizing_mode="stretch_width")
 
-    return pn.Column(simulated_banner("Predictions are for the demo validation split; labels play the role of "
+    return pn.Column(simulated_banner("Predictions are for the demo test split (nothing was fitted or chosen on it); labels play the role of "
                                       "asteroseismic values, the hidden truth is in the *_true columns."),
                      pn.panel(view, loading_indicator=True), name="Predictions", sizing_mode="stretch_width")

@@ -8,15 +8,13 @@ sessions share read-only results, never mutable state.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import threading
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
-from rgbkit.io.lamost import LamostFormatError, read_lamost
+from rgbkit.io.lamost import LamostFormatError, read_lamost, read_lamost_bytes
 from rgbkit.io.paths import real_spectra_files
 from rgbkit.preprocess import Preprocessor
 from rgbkit.spectra import Spectrum
@@ -73,11 +71,11 @@ def demo_star_options(split: str = "validation") -> dict[str, str]:
 
 
 def real_file_options() -> dict[str, str]:
-    """``{label: key}`` of the real LAMOST files, labelled by release folder and name."""
-    out = {}
-    for p in real_spectra_files():
-        out[f"{p.parent.name}/{p.name}"] = f"{FILE_PREFIX}{p}"
-    return out
+    """``{label: key}`` of the real LAMOST example spectra shipped in the package (:mod:`rgbkit.examples`),
+    labelled by release, name and what each is; keys name files under the examples folder, never a server path."""
+    from rgbkit.examples import example_table
+
+    return {f"{r.file} · {r.what}": f"{FILE_PREFIX}{r.file}" for r in example_table().itertuples()}
 
 
 def is_demo_key(key: str) -> bool:
@@ -94,7 +92,13 @@ def load_star(key: str) -> Spectrum:
             raise KeyError(f"no demo star with obsid {key[len(DEMO_PREFIX):]}")
         return demo().spectra(rows[0])[0]
     if key.startswith(FILE_PREFIX):
-        return read_lamost(key[len(FILE_PREFIX):])
+        from rgbkit.examples import EXAMPLES_DIR
+
+        rel = key[len(FILE_PREFIX):]
+        path = (EXAMPLES_DIR / rel).resolve()
+        if EXAMPLES_DIR.resolve() not in path.parents:  # only the shipped examples, nothing else on the server
+            raise KeyError(f"no shipped example {rel!r}")
+        return read_lamost(path)
     raise KeyError(f"unknown spectrum key {key!r}")
 
 
@@ -110,28 +114,43 @@ def demo_labels_for(key: str) -> dict | None:
 def read_upload(data: bytes | None, filename: str | None, max_bytes: int = MAX_UPLOAD_BYTES) -> Spectrum:
     """Read an uploaded LAMOST file; :class:`UploadError` with a readable reason if refused.
 
-    The bytes go to a temporary file (the reader and astropy work on paths)
-    that is deleted afterwards; the spectrum keeps the uploaded name.
+    Checked here on the server, whatever the browser enforced: the size, then
+    the bounded reader (:func:`rgbkit.io.lamost.read_lamost_bytes`: what a
+    gzip stream inflates to and what headers declare are capped). The bytes
+    are read in memory, so no temporary file is left behind; the spectrum
+    keeps the uploaded name. Any failure is an UploadError.
     """
-    name = Path(filename or "upload").name
+    name = Path(str(filename or "upload")).name or "upload"
     if not data:
         raise UploadError(f"{name}: empty upload")
     if len(data) > max_bytes:
         raise UploadError(f"{name}: {len(data) / 1e6:.1f} MB is larger than the {max_bytes / 1e6:.0f} MB limit "
                           "(a LAMOST low-resolution spectrum is well under 1 MB)")
-    suffix = ".fits.gz" if data[:2] == b"\x1f\x8b" else ".fits"
-    fd, tmp = tempfile.mkstemp(prefix="rgbkit-upload-", suffix=suffix)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        try:
-            spec = read_lamost(tmp)
-        except LamostFormatError as e:
-            raise UploadError(f"{name}: {e.reason}") from None
-    finally:
-        os.unlink(tmp)
-    spec.meta.path = name
-    return spec
+        return read_lamost_bytes(data, name)
+    except LamostFormatError as e:
+        raise UploadError(f"{name}: {e.reason}") from None
+    except Exception as e:  # noqa: BLE001 - the page must say something, whatever went wrong
+        raise UploadError(f"{name}: could not be read ({type(e).__name__}: {e})") from None
+
+
+def session_allowed(remote_ip: str | None) -> bool:
+    """Serve this session? Only to this machine unless ``$RGBKIT_DASHBOARD_REMOTE`` says otherwise.
+
+    ``panel serve apps/dashboard.py`` listens on every interface by default;
+    this keeps the dashboard (which reads files and runs training) to the
+    machine it runs on unless the user asked for more.
+    """
+    import ipaddress
+
+    from rgbkit.config import dashboard_remote
+
+    if dashboard_remote() or remote_ip is None:
+        return True
+    try:
+        return ipaddress.ip_address(remote_ip.split("%")[0]).is_loopback
+    except ValueError:
+        return False
 
 
 def demo_split_index(split: str, n: int | None = None, seed: int = 0) -> np.ndarray:

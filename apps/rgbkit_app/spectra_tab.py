@@ -46,6 +46,10 @@ def estimate_markdown(est: dict, truth: dict | None, origins: dict) -> str:
         if demo:
             row += f" {_fmt(truth.get(t), spec)} | <span class='truth-{t}'>{_fmt(truth.get(f'{t}_true'), spec)}</span> |"
         rows.append(row)
+        if f"{t}_debiased" in est:  # rgbkit.debias: not pulled toward the training mean
+            rows.append(f"| {t} de-biased ({unit}) | <span class='est-{t}-debiased'>"
+                        f"{_fmt(est.get(f'{t}_debiased'), spec)}</span> | {_fmt(est.get(f'{t}_debiased_lo'), spec)} – "
+                        f"{_fmt(est.get(f'{t}_debiased_hi'), spec)} |" + (" | |" if demo else ""))
     p = est.get("p_rgb", float("nan"))
     row = f"| P(RGB) | <span class='est-prgb'>{_fmt(p, '.2f')}</span> | ± {_fmt(est.get('p_rgb_std'), '.2f')} |"
     if demo:
@@ -57,7 +61,8 @@ def estimate_markdown(est: dict, truth: dict | None, origins: dict) -> str:
     else:
         verdict = "<span class='est-ood'>**In the models' domain**</span> (a red-giant-like star spectrum)."
     models = "; ".join(f"{t}: {o}" for t, o in origins.items())
-    return ("\n".join(rows) + f"\n\n{verdict}  \nInterval: mean ± the ensemble's calibrated spread. "
+    return ("\n".join(rows) + f"\n\n{verdict}  \nInterval: mean ± the ensemble's calibrated spread; "
+            "de-biased: corrected for the pull toward the training mean (rgbkit.debias), for maps and populations. "
             f"Models: {models}." + (" Label = the demo catalog's (noisy, asteroseismic-like) value; truth = the "
                                     "simulation's." if demo else ""))
 
@@ -78,7 +83,7 @@ class SpectraTab(pn.viewable.Viewer):
             sizing_mode="stretch_width", css_classes=["demo-search"],
             description="Search the SIMULATED demo validation stars by designation, stage (RGB/RC), age or mass.")
         self.file_select = pn.widgets.Select(
-            name=f"Real LAMOST file ({len(self.file_opts)} available)", options={"(choose a file)": ""} | self.file_opts,
+            name=f"Real LAMOST spectrum ({len(self.file_opts)} shipped examples)", options={"(choose a file)": ""} | self.file_opts,
             value="", sizing_mode="stretch_width", disabled=not self.file_opts, css_classes=["file-select"],
             description="Real LAMOST low-resolution spectra (giants, dwarfs, hot stars, a quasar...): "
                         "the models' verdict shows whether each is in their domain.")
@@ -152,7 +157,7 @@ class SpectraTab(pn.viewable.Viewer):
             data = data.encode()
         try:
             spec = sup.read_upload(data, name)
-        except sup.UploadError as e:
+        except Exception as e:  # noqa: BLE001 - every refusal is shown, never swallowed
             self.upload_msg.param.update(object=f"**Upload refused.** {e}", visible=True)
             notify("error", f"Upload refused: {e}")
             self.upload_box.objects = [self._new_dropper()]

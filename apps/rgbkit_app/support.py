@@ -16,4 +16,4 @@ from .sources import (DEMO_PREFIX, FILE_PREFIX, MAX_UPLOAD_BYTES, SIMULATED_NOTE
                       UploadError, demo, demo_inputs, demo_labels_for, demo_split_index, demo_star_options,
                       is_demo_key, load_star, read_upload, real_file_options, real_spectra_files)
 from .tables import card_table, classifier_table, hr_stars, quality_table, stars_in_box  # noqa: F401
-from .training import TrainingLimitError, TrainingRun, running_trainings  # noqa: F401
+from .training import TrainingLimitError, TrainingRun, match_own_data, running_trainings  # noqa: F401

@@ -32,6 +32,20 @@ def quality_table(spec: Spectrum, view: StarView) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["check", "value", "verdict"])
 
 
+def _test_rows(test: dict, units: str) -> list:
+    """Card rows for the test split's numbers (present in cards made since issue 12)."""
+    if "m2" not in test:
+        return []
+    rows = [("test M2 (chose nothing)", f"{test['m2']:.1f}%"),
+            ("test 68% coverage", f"{test['coverage_68']:.0%}" if "coverage_68" in test else "?")]
+    if "debiased_m2" in test:
+        rows += [("de-biased test M2", f"{test['debiased_m2']:.1f}%"),
+                 ("log-log slope vs truth (mean / de-biased)",
+                  f"{test.get('log_slope_vs_truth', float('nan')):.2f} / "
+                  f"{test.get('debiased_log_slope_vs_truth', float('nan')):.2f}")]
+    return rows
+
+
 def card_table(card: dict) -> pd.DataFrame:
     """The facts of a model card as a two-column table."""
     val = card.get("metrics", {}).get("val", {})
@@ -54,6 +68,7 @@ def card_table(card: dict) -> pd.DataFrame:
         ("member M2 range", "{:.1f}-{:.1f}%".format(*val["member_m2_range"]) if "member_m2_range" in val else "?"),
         ("68% coverage", "n/a (one member has no spread)" if len(members) == 1
          else f"{val['coverage_68']:.0%}" if "coverage_68" in val else "?"),
+        *_test_rows(card.get("metrics", {}).get("test", {}), units),
         ("spread scale", f"{card.get('spread_scale', 1.0):.2f}"),
     ]
     rows += [(k, card[c]) for k, c in (("rgbkit version", "library_version"), ("created", "created")) if c in card]
@@ -65,7 +80,7 @@ HR_COLUMNS = ["obsid", "designation", "teff", "logg", "feh", "stage", "split", "
 
 def hr_stars(prediction_frames: list[pd.DataFrame] | None = None) -> pd.DataFrame:
     """Stars for the Teff-logg map: every demo star with its labels, or (given the frames of
-    :func:`predict_demo`) the validation stars with their predictions as well."""
+    :func:`predict_demo`) the test stars with their predictions as well."""
     lab = demo().labels[HR_COLUMNS]
     if not prediction_frames:
         return lab.reset_index(drop=True)

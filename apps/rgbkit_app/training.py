@@ -1,4 +1,5 @@
-"""Training an ensemble on the demo data in a background thread, for the Ensembles tab.
+"""Training an ensemble in a background thread, for the Ensembles tab: on the demo data or on a
+labelled set the user matched from their own files (:mod:`rgbkit.labelled`).
 
 A server runs at most :func:`rgbkit.config.max_trainings` runs at once (a
 class on one small machine would otherwise pile them up); a run holds its
@@ -43,7 +44,8 @@ def _free_slot() -> None:
 
 
 class TrainingRun:
-    """:meth:`rgbkit.ensemble.Ensemble.fit` on the demo data in a background thread.
+    """:meth:`rgbkit.ensemble.Ensemble.fit` on the demo data, or :func:`rgbkit.train_labelled.train_labelled`
+    on ``labelled`` (a :class:`rgbkit.labelled.LabelledSet`), in a background thread.
 
     The thread reports through :meth:`snapshot` (copies, safe to read from any
     thread); :meth:`stop` asks the current member to stop after its epoch,
@@ -51,7 +53,7 @@ class TrainingRun:
     """
 
     def __init__(self, target: str = "age", n_members: int = 2, epochs: int = 5, n_train: int = 300,
-                 n_val: int = 150, size: str = "tiny", seed: int = 0, lr: float = 1e-3):
+                 n_val: int = 150, size: str = "tiny", seed: int = 0, lr: float = 1e-3, labelled=None):
         if target not in ("age", "mass"):
             raise ValueError(f"target must be 'age' or 'mass', not {target!r}")
         if size not in ("tiny", "small"):
@@ -63,6 +65,7 @@ class TrainingRun:
         self._thread = threading.Thread(target=self._run, name="rgbkit-training", daemon=True)
         self._histories: list[dict] = []
         self._state = {"member": 0, "epoch": 0, "done": False, "error": "", "stopped": False}
+        self.labelled = labelled
         self.ensemble = None
         self.started = None
         self._abandon = False
@@ -112,6 +115,9 @@ class TrainingRun:
         from rgbkit.train import TrainConfig
 
         try:
+            if self.labelled is not None:
+                self._run_labelled()
+                return
             prep = demo_inputs()
             y = demo().labels[self.target].to_numpy(dtype=np.float64)
             tr = demo_split_index("train", self.n_train, self.seed)
@@ -133,6 +139,18 @@ class TrainingRun:
             with self._lock:
                 self._state.update(done=True, error=f"{type(e).__name__}: {e}")
 
+    def _run_labelled(self) -> None:
+        from rgbkit.train import TrainConfig
+        from rgbkit.train_labelled import train_labelled
+
+        ens = train_labelled(self.labelled, self.target, None, members=self.n_members, arch=self.size,
+                             train_config=TrainConfig(epochs=self.epochs, lr=self.lr, lr_schedule="cosine",
+                                                      device="cpu"),
+                             seed=self.seed, callback=self._callback, progress=False)
+        with self._lock:
+            self.ensemble = ens
+            self._state.update(done=True, stopped=self._stop.is_set())
+
     def snapshot(self) -> dict:
         """Histories so far (one dict per member), current member/epoch, progress fraction, done/error."""
         import time
@@ -145,3 +163,39 @@ class TrainingRun:
         s["fraction"] = 1.0 if s["done"] else min(done_epochs / total, 1.0)
         s["elapsed"] = 0.0 if self.started is None else time.perf_counter() - self.started
         return s
+
+
+def parse_columns(text: str) -> dict[str, str]:
+    """``"age=Age_Y2, kic=KIC_ID"`` -> ``{"age": "Age_Y2", "kic": "KIC_ID"}`` (the column-name box)."""
+    out = {}
+    for part in filter(None, (p.strip() for p in (text or "").replace(";", ",").split(","))):
+        key, sep, col = part.partition("=")
+        if not sep or not key.strip() or not col.strip():
+            raise ValueError(f"column mapping {part!r}: write name=COLUMN, e.g. age=Age_Y2")
+        out[key.strip().lower()] = col.strip()
+    return out
+
+
+def match_own_data(spectra: str, target: str, table_path: str = "", upload: bytes | None = None,
+                   upload_name: str | None = None, match: str = "auto", radius: float = 3.0,
+                   columns: str = "", states: list[str] | None = None, workdir=None):
+    """A :class:`rgbkit.labelled.LabelledSet` from a spectra folder on this machine and a label table
+    (uploaded bytes, written to ``workdir`` under its own name, or a path on this machine)."""
+    import tempfile
+    from pathlib import Path
+
+    from rgbkit.labelled import load_labelled
+
+    if not (spectra or "").strip():
+        raise ValueError("give the folder (or glob) of your LAMOST files on the machine running the dashboard")
+    if upload is not None and upload_name:
+        folder = Path(workdir or tempfile.mkdtemp(prefix="rgbkit-labels-"))
+        folder.mkdir(parents=True, exist_ok=True)
+        table = folder / Path(upload_name).name  # the suffix says the format
+        table.write_bytes(upload)
+    elif (table_path or "").strip():
+        table = Path(table_path.strip()).expanduser()
+    else:
+        raise ValueError("upload a label table or give its path")
+    return load_labelled(spectra.strip(), table, target=target, match=match, radius=radius,
+                         columns=parse_columns(columns) or None, states=states or None, progress=False)

@@ -18,11 +18,11 @@ from ..lines import INDICES, line_indices
 from ..spectra import BANDS
 from .domain import OOD, DomainRules
 from .models import ModelRef, default_models, fast_model
-from .run import POOL_MIN_FILES, build_catalog
+from .run import POOL_MIN_FILES, CatalogRunError, build_catalog
 from .schema import COLUMNS, column_docs_markdown, empty_frame
 from .score import score_files, score_spectra
 from .writers import read_catalog
 
 __all__ = ["build_catalog", "score_spectra", "score_files", "line_indices", "DomainRules", "OOD",
            "COLUMNS", "read_catalog", "default_models", "ModelRef", "fast_model", "column_docs_markdown",
-           "empty_frame", "INDICES", "BANDS", "POOL_MIN_FILES"]
+           "empty_frame", "INDICES", "BANDS", "POOL_MIN_FILES", "CatalogRunError"]

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -25,6 +27,42 @@ class OOD(enum.IntFlag):
     DWARF = 64  # fitted logg too high for a giant
     LABEL_RANGE = 128  # predicted age or mass outside the training labels' range
     HIGH_SPREAD = 256  # members disagree (relative age spread above the limit)
+    # rgbkit.ood's checks (each bit is rgbkit.ood.Domain's shifted by 9); these rows get no age or mass
+    NOT_STELLAR = 512  # no stellar continuum: neighbouring pixels uncorrelated (noise)
+    FIT_FAILED = 1024  # the emulator label fit failed (NaN)
+    GRID_EDGE = 2048  # a fitted label at the emulator's grid edge
+    POOR_FIT = 4096  # fit chi-square far above real giants'
+    FAR_FROM_TRAINING = 8192  # network input far from the training spectra (shipped models only)
+
+
+DOMAIN_SHIFT = 9
+"""OOD bit = rgbkit.ood.Domain bit << DOMAIN_SHIFT."""
+REFUSED = OOD.NOT_STELLAR | OOD.FIT_FAILED | OOD.GRID_EDGE | OOD.POOR_FIT | OOD.FAR_FROM_TRAINING
+"""Rows with any of these bits get NaN age and mass: the networks' numbers for them mean nothing."""
+_SCORE_COLUMNS = ("age", "age_std", "age_std_raw", "age_lo", "age_hi", "age_debiased", "age_debiased_lo",
+                  "age_debiased_hi", "mass", "mass_std", "mass_std_raw", "mass_lo", "mass_hi", "mass_debiased",
+                  "mass_debiased_lo", "mass_debiased_hi")
+
+
+def domain_model(age_model):
+    """The shipped out-of-domain reference when ``age_model`` is the shipped age ensemble, else None.
+
+    A user's ensemble was trained on spectra this package has not seen, so
+    FAR_FROM_TRAINING is not checked for it; the other checks are.
+    """
+    from ..ensemble import PRETRAINED_DIR
+
+    folder = getattr(age_model, "folder", None)
+    if folder is None or Path(folder).resolve() != (PRETRAINED_DIR / "age").resolve():
+        return None
+    return _shipped_domain()
+
+
+@lru_cache(maxsize=1)
+def _shipped_domain():
+    from ..ood import load_domain
+
+    return load_domain()
 
 
 @dataclass
@@ -99,6 +137,17 @@ def finish(df: pd.DataFrame, rules: DomainRules, age_range=None, mass_range=None
             rel = df["age_std"].to_numpy(np.float64) / df["age"].to_numpy(np.float64)
         add(rel > rules.max_rel_age_spread, OOD.HIGH_SPREAD,
             lambda i: f"members disagree (age spread {100 * rel[i]:.0f}%)")
+    if "domain_bits" in df:
+        from ..ood import describe
+
+        dom = df["domain_bits"].fillna(0).to_numpy(np.int64)
+        words = describe(dom)
+        add(dom != 0, 0, lambda i: words[i])
+        bits |= (dom << DOMAIN_SHIFT).astype(np.int32)
+        refused = (bits & int(REFUSED)) != 0
+        for col in _SCORE_COLUMNS:
+            if col in df:
+                df.loc[refused, col] = np.nan
     with np.errstate(invalid="ignore"):
         df["giant"] = read_ok & (cls == "STAR").to_numpy() & ~hot & ~cool & fitted & (logg < rules.dwarf_logg)
     df["ood_flags"] = bits

@@ -89,7 +89,15 @@ _FAST: dict = {}
 
 
 def fast_model(model):
-    """The same ensemble with fused members (cached), or ``model`` itself when it has none."""
+    """The fastest same-numbers form of an ensemble for scoring.
+
+    ``model`` itself when its members pack into one fused network
+    (:meth:`~rgbkit.ensemble.Ensemble.packed_network`, which ``predict`` then
+    uses), else a copy with each member fused (cached), else ``model``.
+    """
+    packed = getattr(model, "packed_network", None)
+    if packed is not None and packed() is not None:
+        return model
     members = getattr(model, "members", None)
     if not members or not all(hasattr(m, "fused") for m in members):
         return model

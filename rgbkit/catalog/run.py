@@ -12,9 +12,14 @@ How a run is laid out on disk (``out`` is a folder)::
     parts/part-000001.json      its manifest: the input files it covers, errors
     catalog.parquet|fits|csv    all parts merged at the end
     errors.csv                  one line per file that could not be scored
-    run.json                    settings, models, library version
+    run.json                    settings, models, library version, timing
+    settings.json               what decides the rows (models' card hashes, cuts,
+                                preprocessing): a resume with other settings is refused
 
-A part is written to a temporary name and moved into place with
+Input files are keyed by their resolved folder plus their name, so the same
+folder given under another spelling (relative, with ``..``, through a linked
+folder) resumes instead of scoring its files again; two links in one folder
+stay two inputs. A part is written to a temporary name and moved into place with
 ``os.replace``; its manifest is written the same way *after* it. On restart a
 part without a manifest is discarded and the files listed in the manifests
 are skipped, so a run killed at any moment resumes with no lost or
@@ -31,32 +36,116 @@ import datetime as _dt
 import json
 import os
 import time
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, wait
 from dataclasses import asdict
 from pathlib import Path
 
 import pandas as pd
 
+from ..errors import RgbkitError
 from ..io.files import atomic_write
+from ..io.workers import process_pool
 from .domain import DomainRules
 from .models import ModelRef, default_models, reference
 from .schema import schema_metadata
 from .score import score_files
 from .writers import merge, write_part
 
-__all__ = ["build_catalog", "POOL_MIN_FILES"]
+__all__ = ["build_catalog", "CatalogRunError", "POOL_MIN_FILES", "input_key", "run_settings"]
 
 POOL_MIN_FILES = 5000  # files per local worker before a process pool is the default
 
 
-def _done_files(out: Path) -> tuple[set[str], int, list[dict]]:
-    """Files already scored (from the manifests), the last chunk id, and their errors.
+class CatalogRunError(RgbkitError, ValueError):
+    """A catalog run that cannot start: output folder unusable, or a resume with other settings."""
 
-    Deletes parts without a manifest and temporary files of a killed run.
+
+SETTINGS = "settings.json"
+
+
+def input_key(path) -> str:
+    """How a run names an input: its folder resolved (links, ``..``, relative spellings), then its name."""
+    p = os.path.abspath(os.fspath(path))
+    head, name = os.path.split(p)
+    return os.path.join(os.path.realpath(head), name)
+
+
+def _model_fingerprint(model):
+    """What identifies a model's numbers: its card's sha256 (folder or object), else its type."""
+    from ..ensemble import card_digest
+
+    if model is None:
+        return None
+    if isinstance(model, ModelRef):
+        try:
+            card = json.loads((Path(model.folder) / "card.json").read_text())
+        except (OSError, ValueError):
+            return {"class": model.cls, "card_sha256": None, "folder": str(model.folder)}
+        return {"class": model.cls, "card_sha256": card.get("card_sha256") or card_digest(card)}
+    card = getattr(model, "card", None)
+    digest = card_digest(card) if isinstance(card, dict) and card else None
+    if digest is None and hasattr(model, "members"):  # an unsaved ensemble: its weights decide
+        import hashlib
+
+        h = hashlib.sha256()
+        for m in model.members:
+            for k, v in sorted(m.state_dict().items()):
+                h.update(k.encode())
+                h.update(v.detach().cpu().numpy().tobytes())
+        digest = "weights:" + h.hexdigest()
+    return {"class": f"{type(model).__module__}.{type(model).__qualname__}", "card_sha256": digest}
+
+
+def run_settings(models: dict, rules, preprocessor) -> dict:
+    """The settings that decide a catalog's rows: models' hashes, out-of-domain cuts, preprocessing."""
+    prep = getattr(preprocessor, "config", None) if preprocessor is not None else None
+    return json.loads(json.dumps({
+        "models": {k: _model_fingerprint(v) for k, v in models.items()},
+        "rules": asdict(rules or DomainRules()),
+        "preprocessing": prep if prep is not None else ("from each model's card" if preprocessor is None
+                                                        else repr(preprocessor)),
+    }, sort_keys=True, default=str))
+
+
+def _differences(old, new, where="") -> list[str]:
+    if isinstance(old, dict) and isinstance(new, dict):
+        out = []
+        for k in sorted(set(old) | set(new)):
+            out += _differences(old.get(k), new.get(k), f"{where}.{k}" if where else k)
+        return out
+    return [] if old == new else [f"{where}: {str(old)[:40]} then, {str(new)[:40]} now"]
+
+
+def _check_settings(out: Path, settings: dict) -> None:
+    """Record the settings of a new run; refuse to resume one made with other settings."""
+    path = out / SETTINGS
+    has_parts = any((out / "parts").glob("part-*.json")) if (out / "parts").is_dir() else False
+    if path.is_file() and has_parts:
+        try:
+            old = json.loads(path.read_text())
+        except ValueError:
+            old = None
+        diff = _differences(old, settings) if isinstance(old, dict) else ["settings.json is unreadable"]
+        if diff:
+            raise CatalogRunError(
+                f"{out}: holds a catalog run made with other settings ({'; '.join(diff[:4])}"
+                f"{'; ...' if len(diff) > 4 else ''}); resuming would mix two settings in one catalog. "
+                "Use another output folder, or start over (resume=False; rgbkit catalog --restart)")
+        return
+    if has_parts:
+        raise CatalogRunError(f"{out}: holds parts of a catalog run with no record of its settings; "
+                              "start over (resume=False; rgbkit catalog --restart) or use another output folder")
+    atomic_write(path, lambda t: t.write_text(json.dumps(settings, indent=2, sort_keys=True)))
+
+
+def _done_files(out: Path) -> tuple[set[str], int, list[dict]]:
+    """Files already scored (from the manifests, as :func:`input_key`), the last chunk id, and their errors.
+
+    Deletes parts without a manifest and temporary files of a killed run (a part or the final merge).
     """
     parts = out / "parts"
     parts.mkdir(parents=True, exist_ok=True)
-    for tmp in parts.glob("*.tmp*"):
+    for tmp in list(parts.glob("*.tmp*")) + list(out.glob("*.tmp*")):
         tmp.unlink()
     done, errors, last = set(), [], 0
     for pq_ in parts.glob("part-*.parquet"):
@@ -67,7 +156,7 @@ def _done_files(out: Path) -> tuple[set[str], int, list[dict]]:
             man.unlink()
             continue
         m = json.loads(man.read_text())
-        done.update(m["files"])
+        done.update(input_key(f) for f in m["files"])
         errors += m.get("errors", [])
         last = max(last, int(man.stem.split("-")[1]))
     return done, last, errors
@@ -109,16 +198,24 @@ def build_catalog(inputs, out, *, age="default", mass="default", classifier="def
     from ..io.lamost import expand_paths
 
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise CatalogRunError(f"output folder {out} is a file; give a folder (it holds parts, manifests and the catalog)")
+    if chunk_size < 1 or batch_size < 1 or (workers is not None and workers < 0) or threads < 1:
+        raise CatalogRunError(f"chunk_size, batch_size and threads must be >= 1 and workers >= 0 "
+                              f"(got {chunk_size}, {batch_size}, {threads}, {workers})")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CatalogRunError(f"output folder {out}: cannot create it ({exc.strerror or exc})") from None
     errors_extra = []
     if fetcher is not None:
         from ..io.fetch import fetch
 
         res = fetch(list(inputs), progress=progress, **fetcher)
-        paths = [str(r.path) for r in res if r.path is not None]
+        paths = [input_key(r.path) for r in res if r.path is not None]
         errors_extra = [{"file": r.obsid, "stage": "fetch", "reason": r.error} for r in res if r.path is None]
     else:
-        paths = [str(p) for p in expand_paths(inputs)]
+        paths = [input_key(p) for p in expand_paths(inputs)]
     if len(set(paths)) != len(paths):
         paths = list(dict.fromkeys(paths))
     defaults = default_models() if "default" in (age, mass, classifier) else {}
@@ -126,14 +223,22 @@ def build_catalog(inputs, out, *, age="default", mass="default", classifier="def
               for k, v in (("age", age), ("mass", mass), ("classifier", classifier))}
     missing = [k for k, v in (("age", age), ("mass", mass), ("classifier", classifier))
                if v == "default" and models[k] is None]
+    from .models import resolve
+
+    for v in models.values():
+        if isinstance(v, ModelRef):
+            resolve(v)  # a wrong folder fails here, naming it, not in every worker
     if missing:
         import warnings
 
         warnings.warn(f"no shipped {', '.join(missing)} model in rgbkit/pretrained: "
                       "those columns will be NaN", stacklevel=2)
-    if not resume and (out / "parts").exists():
-        for p in (out / "parts").iterdir():
-            p.unlink()
+    if not resume:
+        if (out / "parts").exists():
+            for p in (out / "parts").iterdir():
+                p.unlink()
+        (out / SETTINGS).unlink(missing_ok=True)
+    _check_settings(out, run_settings(models, rules, preprocessor))
     done, last, old_errors = _done_files(out)
     todo = [p for p in paths if p not in done]
     spare = out / "models"
@@ -179,7 +284,8 @@ def build_catalog(inputs, out, *, age="default", mass="default", classifier="def
         import multiprocessing as mp
 
         ctx = mp.get_context("spawn")  # no fork after torch has started threads
-        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init, initargs=(threads,)) as pool:
+        # workers exit when this process is killed (they would wait on their queue forever)
+        with process_pool(workers, _worker_init, (threads,), mp_context=ctx) as pool:
             pending, it = {}, iter(chunks)
             while True:
                 while len(pending) < 2 * workers:

@@ -11,7 +11,8 @@ import pandas as pd
 
 from ..lines import line_indices
 from ..spectra import BANDS
-from .domain import DomainRules, finish
+from ..ood import check as domain_check
+from .domain import DomainRules, domain_model, finish
 from .models import fast_model, label_range, resolve
 
 __all__ = ["score_spectra", "score_files"]
@@ -46,6 +47,9 @@ def _regress(model, X, n: int, ok: np.ndarray, batch_size: int) -> dict[str, np.
         out[""][:] = p.mean
         out["_std"][:] = p.std
         out["_std_raw"][:] = getattr(p, "std_raw", p.std)  # stand-in models may give no raw spread
+        if getattr(p, "debiased", None) is not None:
+            for k in ("debiased", "debiased_lo", "debiased_hi"):
+                out["_" + k] = getattr(p, k).astype(np.float32)
     out["_lo"] = np.maximum(out[""] - out["_std"], 0).astype(np.float32)
     out["_hi"] = (out[""] + out["_std"]).astype(np.float32)
     return out
@@ -96,8 +100,10 @@ def score_spectra(spectra, *, age=None, mass=None, classifier=None, preprocessor
                       np.zeros(n) if getattr(preprocessor, "rest_frame", False) else df["z"].to_numpy(), star)
     for k in ("teff", "logg", "feh"):
         df[f"{k}_fit"] = fit[k]
+    df["fit_chi2"] = fit["chi2"]
     ok = pre.ok & star
     X = pre.X
+    df["domain_bits"] = domain_check(pre.stages["resampled"], X, fit, domain_model(age), rows=ok)
     if fast:
         age, mass, classifier = (None if m is None else fast_model(m) for m in (age, mass, classifier))
     p, s = _classify(classifier, X, n, ok, batch_size)
@@ -112,7 +118,7 @@ def _fit_labels(flux, grid, z, rows) -> dict[str, np.ndarray]:
     """Emulator fit of the rows marked in ``rows`` (NaN elsewhere)."""
     from ..labelfit import fit_labels
 
-    out = {k: np.full(len(flux), np.nan, np.float32) for k in ("teff", "logg", "feh")}
+    out = {k: np.full(len(flux), np.nan, np.float32) for k in ("teff", "logg", "feh", "chi2")}
     if rows.any():
         res = fit_labels(flux[rows], grid, np.asarray(z, np.float64)[rows])
         for k in out:

@@ -22,8 +22,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    """Run one subcommand; a user error (bad file, folder, model, argument) is one line on stderr and exit 2."""
+    import os
+
+    from ..errors import RgbkitError
+
     args = build_parser().parse_args(argv)
-    return args.func(args) or 0
+    try:
+        return args.func(args) or 0
+    except KeyboardInterrupt:
+        print(f"rgbkit {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except (RgbkitError, OSError) as exc:
+        if os.environ.get("RGBKIT_DEBUG"):
+            raise
+        print(f"rgbkit {args.command}: error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

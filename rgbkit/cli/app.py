@@ -39,6 +39,14 @@ def cmd_app(args) -> int:
            "--check-unused-sessions", "2000", "--unused-session-lifetime", "2000"]
     if args.show:
         cmd.append("--show")
+    import ipaddress
+
+    try:
+        local = ipaddress.ip_address(args.address).is_loopback
+    except ValueError:
+        local = args.address == "localhost"
+    if not local:  # the user asked for other machines: let the app serve their sessions
+        os.environ["RGBKIT_DASHBOARD_REMOTE"] = "1"
     print("starting the rgbkit dashboard: http://%s:%d/dashboard" % (args.address, args.port))
     os.execv(sys.executable, cmd)
     return 0

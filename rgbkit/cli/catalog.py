@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..catalog.run import POOL_MIN_FILES
+from .args import CliError, input_files, nonneg_int, output_folder, positive_int
 
 
 def _model_arg(value, cls):
@@ -28,16 +29,18 @@ def cmd_catalog(args) -> int:
 
         inputs = read_obsids(args.obsids)
         fetcher = {"url_template": args.url_template, "cache": args.cache}
+        if not inputs:
+            raise CliError(f"--obsids {args.obsids}: no obsids in this file")
     elif not inputs:
-        print("give input files/folders/globs or --obsids FILE")
-        return 2
-    if isinstance(inputs, list) and len(inputs) == 1:
-        inputs = inputs[0]
-    elif isinstance(inputs, list) and fetcher is None:
-        from ..io.lamost import expand_paths
-
-        inputs = [p for i in inputs for p in expand_paths(i)]
+        raise CliError("give input files/folders/globs or --obsids FILE")
+    else:
+        inputs = input_files(inputs)
+    output_folder(args.out)
     rules = DomainRules(min_snr_g=args.min_snr)
+    for flag, folder in (("--age-model", args.age_model), ("--mass-model", args.mass_model),
+                         ("--classifier", args.classifier)):
+        if folder not in (None, "default", "none") and not (Path(folder) / "card.json").is_file():
+            raise CliError(f"{flag} {folder}: not a model folder (no card.json in it)")
     path = build_catalog(inputs, args.out, age=_model_arg(args.age_model, "rgbkit.ensemble.Ensemble"),
                          mass=_model_arg(args.mass_model, "rgbkit.ensemble.Ensemble"),
                          classifier=_model_arg(args.classifier, "rgbkit.classify.Classifier"),
@@ -63,12 +66,12 @@ def add_parser(sub) -> None:
     c.add_argument("--mass-model", help="mass ensemble folder ('none' to skip; default: shipped)")
     c.add_argument("--classifier", help="RGB/RC classifier folder ('none' to skip; default: shipped)")
     c.add_argument("--min-snr", type=float, default=15.0, help="g-band SNR below this is out of domain")
-    c.add_argument("--chunk-size", type=int, default=512, help="files per part (the unit of resumption)")
-    c.add_argument("--workers", type=int, default=None, help="local processes (0: this process; default: one per core, up to 8, "
+    c.add_argument("--chunk-size", type=positive_int, default=512, help="files per part (the unit of resumption)")
+    c.add_argument("--workers", type=nonneg_int, default=None, help="local processes (0: this process; default: one per core, up to 8, "
                    f"when there are >= {POOL_MIN_FILES} files per process, else 0)")
-    c.add_argument("--threads", type=int, default=1, help="torch threads per worker")
+    c.add_argument("--threads", type=positive_int, default=1, help="torch threads per worker")
     c.add_argument("--dask", metavar="SCHEDULER", help="Dask scheduler address, e.g. tcp://host:8786")
-    c.add_argument("--restart", action="store_true", help="discard earlier parts instead of resuming")
+    c.add_argument("--restart", action="store_true",
+                   help="discard earlier parts and settings instead of resuming (needed to change models or cuts)")
     c.add_argument("--quiet", action="store_true")
-    c.set_defaults(func=cmd_catalog)
     c.set_defaults(func=cmd_catalog)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..io.paths import REPO_ROOT, shared_data_dir
+from .args import input_files, positive_int
 
 DEFAULT_REAL_DATA = (shared_data_dir() or REPO_ROOT.parent / "shared" / "data") / "lamost"
 
@@ -27,7 +28,7 @@ def summary_table(paths_or_glob, workers: int = 1):
 def cmd_summary(args) -> int:
     import pandas as pd
 
-    df, refused = summary_table(args.paths, workers=args.workers)
+    df, refused = summary_table(input_files(args.paths), workers=args.workers)
     cols = ["file", "data_release", "designation", "objclass", "subclass", "snr_g", "z", "npix", "wmin", "wmax"]
     with pd.option_context("display.max_rows", args.max_rows, "display.width", 200):
         print(df[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}") if len(df) else "(no spectra)")
@@ -40,6 +41,6 @@ def cmd_summary(args) -> int:
 def add_parser(sub) -> None:
     s = sub.add_parser("summary", help="read LAMOST files and print a metadata table")
     s.add_argument("paths", nargs="?", default=str(DEFAULT_REAL_DATA), help="folder, glob or file")
-    s.add_argument("--workers", type=int, default=1)
-    s.add_argument("--max-rows", type=int, default=60)
+    s.add_argument("--workers", type=positive_int, default=1)
+    s.add_argument("--max-rows", type=positive_int, default=60)
     s.set_defaults(func=cmd_summary)

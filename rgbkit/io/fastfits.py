@@ -8,9 +8,6 @@ plain primary image (extensions, scaled data, long strings) raises
 """
 from __future__ import annotations
 
-import gzip
-from pathlib import Path
-
 import numpy as np
 
 from .files import FITS_MAGIC
@@ -63,17 +60,18 @@ def primary_header(buf: bytes) -> tuple[dict, int]:
     raise ValueError("no END card")
 
 
-def plain_primary_image(path: Path, rows: int = 5) -> tuple[dict, np.ndarray]:
-    """(header, image) of a file holding only a ``rows`` x N primary image, gzipped or not."""
-    with open(path, "rb") as fh:
-        buf = fh.read()
-    if buf[:2] == b"\x1f\x8b":
-        buf = gzip.decompress(buf)
+def plain_primary_image(buf: bytes, rows: int = 5) -> tuple[dict, np.ndarray]:
+    """(header, image) of FITS bytes holding only a ``rows`` x N primary image.
+
+    ``buf`` is already inflated and bounded (see :mod:`rgbkit.io.bounded`).
+    """
     if not buf.startswith(FITS_MAGIC):
         raise ValueError("not FITS")
     h, pos = primary_header(buf)
     n1, n2 = h.get("NAXIS1", 0), h.get("NAXIS2", 0)
     dtype = np.dtype(_BITPIX[h["BITPIX"]])
+    if not (isinstance(n1, int) and isinstance(n2, int)):
+        raise ValueError("NAXISn not integers")
     size = n1 * n2 * dtype.itemsize
     if (h.get("NAXIS") != 2 or n2 != rows or n1 < 2 or h.get("BSCALE", 1) != 1 or h.get("BZERO", 0) != 0
             or len(buf) < pos + size or len(buf) > pos + -(-size // 2880) * 2880):

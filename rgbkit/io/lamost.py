@@ -8,17 +8,17 @@ One small function per published layout, one entry point that picks:
 * ``dr8-table`` (DR8 and later): empty primary HDU with the header and a
   binary table ``COADD`` of one row with array columns.
 
-Gzipped files of each are read transparently (astropy detects gzip).
+Gzipped files of each are read transparently (inflated with a cap, see bounded.py).
 Every refusal is a :class:`LamostFormatError` that names the file.
 """
 from __future__ import annotations
 
 import glob as _glob
 import gzip
+import io
 import os
 import re
 import warnings
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Iterable
@@ -28,8 +28,9 @@ from astropy.io import fits
 
 from ..errors import FileFormatError
 from ..spectra import BANDS, Spectrum, SpectrumMeta
-from . import fastfits
-from .files import FITS_MAGIC, atomic_write
+from . import bounded, fastfits
+from .files import FITS_MAGIC, atomic_write  # noqa: F401 - FITS_MAGIC re-exported
+from .workers import process_pool
 
 # Header cards kept on the spectrum beyond the parsed fields: parsing every
 # card of a LAMOST header costs half the read time, so keep what people look at.
@@ -46,26 +47,13 @@ class LamostFormatError(FileFormatError):
 
 
 # --------------------------------------------------------------------- helpers
-def _open_bytes_head(path: Path, n: int = 80) -> bytes:
-    with open(path, "rb") as fh:
-        head = fh.read(2)
-    opener = gzip.open if head == b"\x1f\x8b" else open
+def _load(path: Path, data: bytes | None = None) -> tuple[bytes, list]:
+    """Bounded, inflated bytes and the checked HDU layout, or a refusal naming the file."""
     try:
-        with opener(path, "rb") as fh:
-            return fh.read(n)
-    except (OSError, EOFError) as exc:
-        raise LamostFormatError(path, f"cannot decompress ({exc})") from None
-
-
-def _check_path(path: Path) -> None:
-    if not path.exists():
-        raise LamostFormatError(path, "no such file")
-    if path.is_dir():
-        raise LamostFormatError(path, "is a directory, not a FITS file")
-    if path.stat().st_size == 0:
-        raise LamostFormatError(path, "empty file (0 bytes)")
-    if not _open_bytes_head(path, 9).startswith(FITS_MAGIC):
-        raise LamostFormatError(path, "not a FITS file (no SIMPLE card at the start)")
+        buf = bounded.load(path if data is None else None, data)
+        return buf, bounded.walk(buf)
+    except bounded.BoundedReadError as exc:
+        raise LamostFormatError(path, str(exc)) from None
 
 
 def _float(header, key) -> float:
@@ -107,7 +95,7 @@ def _meta(header, layout: str, path: Path) -> SpectrumMeta:
             v = header[key]
             keep[key] = v if isinstance(v, (int, float, str, bool)) else str(v)
     return SpectrumMeta(
-        obsid=int(obsid) if isinstance(obsid, (int, np.integer)) else None,
+        obsid=int(obsid) if isinstance(obsid, (int, np.integer)) and 0 <= obsid < 2**63 else None,
         designation=_str(header, "DESIG"),
         ra=_float(header, "RA"),
         dec=_float(header, "DEC"),
@@ -124,21 +112,60 @@ def _meta(header, layout: str, path: Path) -> SpectrumMeta:
     )
 
 
-def _is_mrs(hdul, header) -> bool:
-    names = {h.name.upper() for h in hdul}
+# Plausible for a LAMOST low-resolution spectrum (real files: 3748-3909 pixels,
+# 3690-3850 to 8900-9110 A); anything outside is not what the models expect.
+MIN_PIXELS, MAX_PIXELS = 3000, 5000
+WAVE_MIN, WAVE_MAX, MIN_SPAN = 3500.0, 9500.0, 4000.0
+TABLE_COLUMNS = ("FLUX", "IVAR", "WAVELENGTH", "ANDMASK", "ORMASK")
+
+
+def _is_mrs(hdus) -> bool:
+    names = {h.name for h in hdus}
     if names & {"COADD_B", "COADD_R"} or any(n.startswith(("B-", "R-")) for n in names):
         return True
-    text = " ".join(str(header.get(k, "")) for k in ("DATA_V", "OBSMODE", "RESOLUTION"))
+    text = " ".join(str(hdus[0].cards.get(k, "")) for k in ("DATA_V", "OBSMODE", "RESOLUTION"))
     return "MRS" in text.upper() or "MEDIUM" in text.upper()
+
+
+def _pixels_reason(n: int) -> str | None:
+    if MIN_PIXELS <= n <= MAX_PIXELS:
+        return None
+    return (f"{n} pixels; a LAMOST low-resolution spectrum has about 3,700-3,950 "
+            f"(accepted: {MIN_PIXELS}-{MAX_PIXELS})")
+
+
+def _plan(path: Path, hdus) -> str:
+    """The layout the headers declare ("image" or "table"), refusing what cannot be one, before any data is read."""
+    if _is_mrs(hdus):
+        raise LamostFormatError(path, "medium-resolution (MRS) file; rgbkit reads low-resolution (LRS) spectra only")
+    primary = hdus[0]
+    if primary.data_bytes:
+        axes = primary.naxes
+        if len(axes) != 2:
+            raise LamostFormatError(path, f"primary image has shape {tuple(axes[::-1])}, expected 5 rows x N pixels")
+        if axes[1] != 5:
+            raise LamostFormatError(path, f"primary image has {axes[1]} rows, expected 5 (flux, ivar, wavelength, andmask, ormask)")
+        reason = _pixels_reason(axes[0])
+        if reason:
+            raise LamostFormatError(path, reason)
+        return "image"
+    coadd = [h for h in hdus if h.name == "COADD"]
+    if not coadd:
+        raise LamostFormatError(path, "no COADD table extension (DR8+ layout) and no 5-row image (DR1-7 layout)")
+    try:
+        bounded.check_bintable(coadd[0], TABLE_COLUMNS)
+    except bounded.BoundedReadError as exc:
+        raise LamostFormatError(path, str(exc)) from None
+    if coadd[0].cards.get("NAXIS2", 0) < 1:
+        raise LamostFormatError(path, "COADD table has no rows")
+    return "table"
 
 
 # ----------------------------------------------------------------- the layouts
 def _read_image(path: Path, hdu) -> tuple[str, tuple]:
     data = hdu.data
-    if data is None or data.ndim != 2:
+    if data is None or data.ndim != 2 or data.shape[0] != 5:
         raise LamostFormatError(path, f"primary image has shape {None if data is None else data.shape}, expected 5 rows")
-    if data.shape[0] != 5:
-        raise LamostFormatError(path, f"primary image has {data.shape[0]} rows, expected 5 (flux, ivar, wavelength, andmask, ormask)")
     header = hdu.header
     flux, ivar, row3, andm, orm = (np.asarray(r) for r in data)
     n = flux.size
@@ -147,43 +174,67 @@ def _read_image(path: Path, hdu) -> tuple[str, tuple]:
         c0, c1 = header.get("COEFF0"), header.get("COEFF1")
         if c0 is None or c1 is None:
             raise LamostFormatError(path, "DR1 layout (row 3 is a subcontinuum) but COEFF0/COEFF1 are missing")
-        wave = 10.0 ** (float(c0) + float(c1) * np.arange(n))
+        try:
+            c0, c1 = float(c0), float(c1)
+        except (TypeError, ValueError):
+            raise LamostFormatError(path, f"DR1 layout but COEFF0/COEFF1 are not numbers ({c0!r}, {c1!r})") from None
+        with np.errstate(over="ignore", invalid="ignore"):
+            wave = 10.0 ** (c0 + c1 * np.arange(n))
         return "dr1-image", (wave, flux, ivar, andm, orm)
     return "dr2-image", (row3.astype(np.float64), flux, ivar, andm, orm)
 
 
 def _read_table(path: Path, hdul) -> tuple:
-    try:
-        tab = hdul["COADD"].data
-    except KeyError:
-        raise LamostFormatError(path, "no COADD table extension (DR8+ layout) and no 5-row image (DR1-7 layout)") from None
+    tab = hdul["COADD"].data
     cols = {c.upper() for c in tab.columns.names}
-    need = ["FLUX", "IVAR", "WAVELENGTH", "ANDMASK", "ORMASK"]
-    missing = [c for c in need if c not in cols]
+    missing = [c for c in TABLE_COLUMNS if c not in cols]
     if missing:
         raise LamostFormatError(path, f"COADD table lacks column(s) {', '.join(missing)}")
-    if len(tab) < 1:
-        raise LamostFormatError(path, "COADD table has no rows")
     row = tab[0]
     return tuple(np.asarray(row[c]).ravel() for c in ["WAVELENGTH", "FLUX", "IVAR", "ANDMASK", "ORMASK"])
 
 
-def _validate(path: Path, wave, flux, ivar) -> None:
+def _validate(path: Path, wave, flux, ivar, masks) -> None:
+    """Refuse what is not a plausible LAMOST low-resolution spectrum (same checks for every read path)."""
     if flux.size == 0:
         raise LamostFormatError(path, "empty flux array")
-    if not (wave.size == flux.size == ivar.size):
-        raise LamostFormatError(path, f"array lengths differ (wavelength {wave.size}, flux {flux.size}, ivar {ivar.size})")
+    if not (wave.size == flux.size == ivar.size == masks[0].size == masks[1].size):
+        raise LamostFormatError(path, f"array lengths differ (wavelength {wave.size}, flux {flux.size}, ivar {ivar.size}, "
+                                      f"masks {masks[0].size}/{masks[1].size})")
+    reason = _pixels_reason(flux.size)
+    if reason:
+        raise LamostFormatError(path, reason)
     if not np.all(np.isfinite(wave)) or np.any(np.diff(wave) <= 0):
         raise LamostFormatError(path, "wavelength is not finite and strictly increasing")
-    if wave[0] < 2000 or wave[-1] > 20000:
-        raise LamostFormatError(path, f"wavelength range {wave[0]:.0f}-{wave[-1]:.0f} A is not an optical spectrum in Angstrom")
-    good = np.isfinite(flux)
-    if not good.any():
-        raise LamostFormatError(path, "flux is all NaN/inf")
-    if not np.any(flux[good] != 0):
-        raise LamostFormatError(path, "flux is all zero")
-    if np.any(ivar[np.isfinite(ivar)] < 0):
+    if wave[0] < WAVE_MIN or wave[-1] > WAVE_MAX:
+        raise LamostFormatError(path, f"wavelength range {wave[0]:.6g}-{wave[-1]:.6g} A is outside {WAVE_MIN:.0f}-{WAVE_MAX:.0f} A "
+                                      "(LAMOST low-resolution spectra cover about 3,700-9,100 A, in Angstrom)")
+    if wave[-1] - wave[0] < MIN_SPAN:
+        raise LamostFormatError(path, f"wavelength spans only {wave[-1] - wave[0]:.4g} A; a LAMOST low-resolution "
+                                      f"spectrum spans about 5,300 A (accepted: {MIN_SPAN:.0f} A or more)")
+    steps = np.diff(wave)
+    if steps.max() > 10 * np.median(steps):
+        raise LamostFormatError(path, f"wavelength steps are uneven (largest {steps.max():.3g} A, "
+                                      f"median {np.median(steps):.3g} A): not a LAMOST pixel grid")
+    if not np.all(np.isfinite(ivar)):
+        raise LamostFormatError(path, "inverse variance is not finite everywhere")
+    if np.any(ivar < 0):
         raise LamostFormatError(path, "negative inverse variance")
+    good = ivar > 0
+    if good.mean() < 0.1:
+        raise LamostFormatError(path, f"only {good.sum()} of {good.size} pixels have a positive inverse variance")
+    finite = np.isfinite(flux)
+    if not finite.any():
+        raise LamostFormatError(path, "flux is all NaN/inf")
+    if not np.all(finite[good]):
+        raise LamostFormatError(path, "flux is NaN/inf at pixels with a positive inverse variance")
+    if not np.any(flux[finite] != 0):
+        raise LamostFormatError(path, "flux is all zero")
+    for name, m in zip(("and", "or"), masks):
+        m = np.asarray(m)
+        if m.dtype.kind == "f" and not (np.all(np.isfinite(m)) and np.all(m == np.round(m))
+                                        and np.all(np.abs(m) < 2 ** 31)):
+            raise LamostFormatError(path, f"{name}-mask holds values that are not 32-bit integers")
 
 
 # ------------------------------------------------------------------ public API
@@ -192,15 +243,43 @@ def read_lamost(path, fast: bool = True) -> Spectrum:
 
     Returns a :class:`~rgbkit.spectra.Spectrum` with vacuum wavelengths in
     Angstrom. Raises :class:`LamostFormatError` naming the file and the reason.
+    At most :data:`rgbkit.io.bounded.MAX_FILE_BYTES` are read or inflated, and
+    every size a header declares is checked before anything is allocated.
     DR1-DR7 image files are parsed from their bytes (``fast``, about 16x less
-    CPU); anything else, or anything odd, goes through astropy, which also
-    decides every refusal. ``fast=False`` always uses astropy.
+    CPU); anything else, or anything odd, goes through astropy. Both paths
+    share the checks before and after, so they refuse the same files for the
+    same reasons. ``fast=False`` always uses astropy.
     """
     path = Path(path)
-    _check_path(path)
-    if fast:
+    try:
+        buf, hdus = _load(path)
+        return _read_buffer(path, buf, hdus, fast)
+    except LamostFormatError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a bulk run must get a reason, never a traceback
+        raise LamostFormatError(path, f"cannot read ({type(exc).__name__}: {exc})") from None
+
+
+def read_lamost_bytes(data: bytes, name: str = "upload", fast: bool = True) -> Spectrum:
+    """Read a LAMOST file held in memory (an upload); same bounds, checks and errors as :func:`read_lamost`.
+
+    ``name`` stands in for the path in errors and in ``meta.path``; no temporary file is written.
+    """
+    path = Path(name)
+    try:
+        buf, hdus = _load(path, bytes(data or b""))
+        return _read_buffer(path, buf, hdus, fast)
+    except LamostFormatError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise LamostFormatError(path, f"cannot read ({type(exc).__name__}: {exc})") from None
+
+
+def _read_buffer(path: Path, buf: bytes, hdus, fast: bool) -> Spectrum:
+    plan = _plan(path, hdus)
+    if fast and plan == "image":
         try:
-            header, data = fastfits.plain_primary_image(path)
+            header, data = fastfits.plain_primary_image(buf)
             layout, arrays = _read_image(path, SimpleNamespace(data=data, header=header))
             meta = _meta(header, layout, path)
         except Exception:  # noqa: BLE001 - astropy below reads it or names the error
@@ -210,29 +289,28 @@ def read_lamost(path, fast: bool = True) -> Spectrum:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            with fits.open(path, memmap=False) as hdul:
-                primary = hdul[0]
-                header = primary.header
-                if _is_mrs(hdul, header):
-                    raise LamostFormatError(path, "medium-resolution (MRS) file; rgbkit reads low-resolution (LRS) spectra only")
-                if primary.data is not None and primary.data.size:
-                    layout, arrays = _read_image(path, primary)
+            with fits.open(io.BytesIO(buf), memmap=False, lazy_load_hdus=True) as hdul:
+                header = hdul[0].header
+                if plan == "image":
+                    layout, arrays = _read_image(path, hdul[0])
                 else:
                     layout, arrays = "dr8-table", _read_table(path, hdul)
                 meta = _meta(header, layout, path)
+                arrays = tuple(np.array(a) for a in arrays)  # own copies: nothing points into the buffer
     except LamostFormatError:
         raise
-    except (OSError, EOFError, ValueError, TypeError, IndexError, KeyError) as exc:
-        raise LamostFormatError(path, f"unreadable or truncated FITS ({type(exc).__name__}: {exc})") from None
+    except Exception as exc:  # noqa: BLE001 - every failure to read is a refusal naming the file
+        raise LamostFormatError(path, f"unreadable FITS ({type(exc).__name__}: {exc})") from None
     return _spectrum(path, arrays, meta)
 
 
 def _spectrum(path: Path, arrays, meta: SpectrumMeta) -> Spectrum:
     wave, flux, ivar, andm, orm = arrays
-    wave = np.asarray(wave, dtype=np.float64)
-    flux = np.asarray(flux, dtype=np.float32)
-    ivar = np.asarray(ivar, dtype=np.float32)
-    _validate(path, wave, flux, ivar)
+    with np.errstate(over="ignore", invalid="ignore"):
+        wave = np.asarray(wave, dtype=np.float64)
+        flux = np.asarray(flux, dtype=np.float32)
+        ivar = np.asarray(ivar, dtype=np.float32)
+    _validate(path, wave, flux, ivar, (andm, orm))
     return Spectrum(wave, flux, ivar, np.asarray(andm).astype(np.int32), np.asarray(orm).astype(np.int32), meta)
 
 
@@ -253,6 +331,8 @@ def _read_or_reason(path):
         return read_lamost(path), None
     except LamostFormatError as exc:
         return None, exc.reason
+    except Exception as exc:  # noqa: BLE001 - one file never costs the run
+        return None, f"cannot read ({type(exc).__name__}: {exc})"
 
 
 def read_many(paths_or_glob, workers: int = 1, progress: bool = True):
@@ -266,7 +346,7 @@ def read_many(paths_or_glob, workers: int = 1, progress: bool = True):
     paths = expand_paths(paths_or_glob)
     spectra, refused = [], []
     if workers > 1 and len(paths) > 1:
-        with ProcessPoolExecutor(workers) as pool:
+        with process_pool(workers) as pool:
             results = pool.map(_read_or_reason, paths, chunksize=max(1, len(paths) // (8 * workers)))
             results = list(tqdm(results, total=len(paths), desc="reading", disable=not progress))
     else:

@@ -1,0 +1,461 @@
+"""Before/after speed of training, inference and preprocessing, in one run; writes benchmarks/results/speed.md.
+
+"Before" is today's code path, "after" the packed ensembles
+(``rgbkit.models.packed``, ``rgbkit.packed_train``) and the smaller
+preprocessing chunks. The machine is shared, so every comparison is made
+within this one run, the methods interleaved round by round, and the ratio is
+the median of the per-round ratios; the load average is noted per section.
+
+1. Training, spectra/s (member updates): 10 members, one epoch each on the
+   same demo subset, member by member (``train_member``) against all at once
+   (``train_members_packed``), for ``paper_config`` and ``small_config``; and
+   a few variants of the packed step (batch 256, one shared data order, oneDNN
+   convolutions in bf16, grouped Conv1d instead of channels-last Conv2d).
+2. Inference, spectra/s through a 10-member ensemble: ``Ensemble.predict``
+   member loop (today's default), the catalog's fused members
+   (``catalog.fast_model``), and the fused packed network (the new default);
+   ``inference_mode`` against ``no_grad``.
+3. Preprocessing, spectra/s: ``Preprocessor.run`` in chunks of 256 (before)
+   and 64 rows (after), 1 and 2 threads.
+4. Accuracy on a reduced protocol (SIMULATED demo data): an age ensemble of
+   ``small_config`` members trained member by member and packed, same seeds
+   and settings, early stopping on a validation split; M1/M2 on the demo's
+   validation split, which chose nothing here (our test set).
+5. The estimate for the 10-member paper-size ensemble to its best epoch.
+
+Usage::
+
+    python benchmarks/bench_speed.py              # ~20 minutes on 2 busy cores
+    python benchmarks/bench_speed.py --quick      # fewer rounds, no accuracy run
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's rgbkit
+from rgbkit import __version__, metrics  # noqa: E402
+from rgbkit.ensemble import PRETRAINED_DIR, Ensemble  # noqa: E402
+from rgbkit.models.densenet import DenseNet1D, paper_config, small_config  # noqa: E402
+from rgbkit.models.packed import PackedDenseNet1D  # noqa: E402
+from rgbkit.packed_train import train_members_packed  # noqa: E402
+from rgbkit.train import TrainConfig, train_member  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+N_MEMBERS = 10
+
+
+def load() -> str:
+    return " / ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def interleaved(methods: dict, rounds: int) -> dict:
+    """Run each method once per round, in turn; {name: [rate per round]} (rates in spectra/s)."""
+    out = {k: [] for k in methods}
+    for _ in range(rounds):
+        for name, fn in methods.items():
+            out[name].append(fn())
+    return out
+
+
+def summary(rates: dict, base: str) -> list[tuple[str, float, float]]:
+    """(name, median rate, median of per-round ratios to ``base``)."""
+    return [(k, statistics.median(v), statistics.median(a / b for a, b in zip(v, rates[base])))
+            for k, v in rates.items()]
+
+
+def timed(fn, n_spectra: int):
+    def run():
+        t = time.perf_counter()
+        fn()
+        return n_spectra / (time.perf_counter() - t)
+    return run
+
+
+# ------------------------------------------------------------------ training
+def training(d, rounds: int, lines: list[str]) -> dict:
+    n_tr, n_va = 320, 64
+    Xt, Xv = d["X_train"][:n_tr], d["X_val"][:n_va]
+    yt = d["labels_train"]["age"].to_numpy(np.float64)[:n_tr]
+    yv = d["labels_val"]["age"].to_numpy(np.float64)[:n_va]
+    seeds = list(range(N_MEMBERS))
+    total = N_MEMBERS * n_tr
+    lines += ["## 1. Training (spectra/s = member updates per second)", "",
+              f"{N_MEMBERS} members, one epoch each on {n_tr} demo spectra (+ a validation pass over {n_va}), "
+              f"batch 64, {torch.get_num_threads()} threads, {rounds} interleaved rounds. "
+              f"Load average at start: {load()}.", "",
+              "| network | method | spectra/s | vs member loop |", "| --- | --- | ---: | ---: |"]
+    res = {}
+    for name, mc in (("paper_config", paper_config()), ("small_config", small_config())):
+        tc = TrainConfig(epochs=1, batch_size=64, lr=1.5e-4, device="cpu")
+
+        def loop():
+            for s in seeds:
+                train_member(Xt, yt, Xv, yv, mc, TrainConfig(**{**tc.to_dict(), "seed": s}), progress=False)
+
+        methods = {
+            "member loop (today)": timed(loop, total),
+            "packed, own data orders": timed(lambda: train_members_packed(Xt, yt, Xv, yv, seeds, mc, tc,
+                                                                          progress=False), total),
+            "packed, one shared order": timed(lambda: train_members_packed(Xt, yt, Xv, yv, seeds, mc, tc,
+                                                                           own_order=False, progress=False), total),
+            "packed, batch 256": timed(lambda: train_members_packed(
+                Xt, yt, Xv, yv, seeds, mc, TrainConfig(epochs=1, batch_size=256, lr=3e-4, device="cpu"),
+                progress=False), total),
+        }
+        rates = interleaved(methods, rounds)
+        res[name] = rates
+        for k, r, ratio in summary(rates, "member loop (today)"):
+            lines.append(f"| {name} | {k} | {r:,.0f} | {ratio:.2f}x |")
+    lines += ["", f"Load average after: {load()}.", ""]
+    return res
+
+
+def step_variants(rounds: int, lines: list[str]) -> None:
+    """Packed paper-size training steps: layout and oneDNN settings."""
+    mc = paper_config()
+    X, z = torch.rand(64, N_MEMBERS, 64, 64), torch.randn(N_MEMBERS, 64)
+    nets = {}
+
+    def make():
+        torch.manual_seed(0)
+        return PackedDenseNet1D.from_members([DenseNet1D(mc) for _ in range(N_MEMBERS)]).train()
+
+    def stepper(net, ctx=contextlib.nullcontext, x=X):
+        opt = torch.optim.Adam(net.parameters(), 1e-4)
+
+        def step():
+            t = time.perf_counter()
+            for _ in range(2):
+                with ctx():
+                    loss = torch.nn.functional.huber_loss(net(x).float(), z, reduction="none").mean(1).sum()
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+            return 2 * 64 * N_MEMBERS / (time.perf_counter() - t)
+        return step
+
+    nets["fp32 channels-last Conv2d (used)"] = stepper(make())
+    nets["bf16 autocast"] = stepper(make(), lambda: torch.autocast("cpu", dtype=torch.bfloat16))
+    base_net = make()
+    fp = getattr(torch.backends.mkldnn, "conv", None)
+
+    def with_bf16_conv():
+        old = fp.fp32_precision
+        fp.fp32_precision = "bf16"
+        try:
+            return stepper(base_net)()
+        finally:
+            fp.fp32_precision = old
+    if fp is not None and hasattr(fp, "fp32_precision"):
+        nets["oneDNN conv fp32_precision=bf16"] = with_bf16_conv
+
+    def no_mkldnn():
+        with torch.backends.mkldnn.flags(enabled=False):
+            return stepper(base_net)()
+    nets["oneDNN off (native convs)"] = no_mkldnn
+    rates = interleaved(nets, rounds)
+    lines += ["Packed paper-size training step variants (batch 64 per member, 10 members, random data; "
+              "spectra/s). bf16 variants are NOT used: they change the numbers and are listed only to say "
+              "what they would give on this CPU (AVX512-BF16).", "",
+              "| variant | spectra/s | vs used |", "| --- | ---: | ---: |"]
+    for k, r, ratio in summary(rates, "fp32 channels-last Conv2d (used)"):
+        lines.append(f"| {k} | {r:,.0f} | {ratio:.2f}x |")
+
+    # the dominant layer: the three parallel convolutions of a dense layer, grouped over 10 members
+    import torch.nn.functional as F
+    n, c, length = N_MEMBERS, 96, 64
+    x1 = torch.rand(64, n * c, length, requires_grad=True)
+    x2 = x1.detach().unsqueeze(2).contiguous(memory_format=torch.channels_last).requires_grad_()
+    ws1 = [torch.rand(n * 8, c, k, requires_grad=True) for k in (3, 7, 15)]
+    ws2 = [w.detach().unsqueeze(2).contiguous(memory_format=torch.channels_last).requires_grad_() for w in ws1]
+    xs = [torch.rand(64, c, length, requires_grad=True) for _ in range(n)]
+    wl = [[torch.rand(8, c, k, requires_grad=True) for k in (3, 7, 15)] for _ in range(n)]
+
+    def conv1d():
+        sum(F.conv1d(x1, w, padding=w.shape[-1] // 2, groups=n).sum() for w in ws1).backward()
+
+    def conv2d():
+        sum(F.conv2d(x2, w, padding=(0, w.shape[-1] // 2), groups=n).sum() for w in ws2).backward()
+
+    def loop():
+        sum(F.conv1d(a, w, padding=w.shape[-1] // 2).sum() for a, ws in zip(xs, wl) for w in ws).backward()
+
+    rates = interleaved({"10 x Conv1d (member loop)": timed(loop, 64 * n),
+                         "grouped Conv1d (batch, C, L)": timed(conv1d, 64 * n),
+                         "grouped Conv2d channels-last (used)": timed(conv2d, 64 * n)}, rounds * 2)
+    lines += ["", "The dense layer's parallel convolutions (kernels 3/7/15, 96 -> 3 x 8 maps, paper size), "
+              "forward + backward, 10 members, batch 64:", "",
+              "| layout | spectra/s | vs member loop |", "| --- | ---: | ---: |"]
+    for k, r, ratio in summary(rates, "10 x Conv1d (member loop)"):
+        lines.append(f"| {k} | {r:,.0f} | {ratio:.2f}x |")
+    lines += ["", f"Load average after: {load()}.", ""]
+
+
+# ------------------------------------------------------------------ inference
+def inference(d, rounds: int, lines: list[str]) -> dict:
+    import copy
+
+    X = d["X_val"][:512]
+    lines += ["## 2. Inference (spectra/s through a 10-member ensemble)", "",
+              f"{len(X)} demo spectra per call, {torch.get_num_threads()} threads, {rounds} interleaved rounds; "
+              "members with random weights and BN statistics from one training-mode pass. "
+              f"Load average at start: {load()}.", "",
+              "| network | method | spectra/s | vs member loop |", "| --- | --- | ---: | ---: |"]
+    res = {}
+    for name, mc in (("paper_config", paper_config()), ("small_config", small_config())):
+        members = []
+        for i in range(N_MEMBERS):
+            torch.manual_seed(i)
+            m = DenseNet1D(mc)
+            m.set_input_scaling(d["X_train"][:500])
+            with torch.no_grad():
+                m.train()(torch.from_numpy(d["X_train"][:64]))
+            members.append(m.eval())
+        from rgbkit.train import TargetScaler
+        ens = Ensemble(members, TargetScaler("log", 1.0, 0.5), "age", device="cpu")
+        fast = copy.copy(ens)  # what the catalog ran before: each member fused (DenseNet1D.fused), in a loop
+        fast.members = [m.fused() for m in members]
+        a = ens.predict(X, method="loop").members
+        b = ens.predict(X).members
+        assert np.allclose(a, b, rtol=1e-4, atol=1e-5), "packed and loop differ"
+        net = ens.packed_network()
+        xt = torch.from_numpy(X)
+
+        def raw(ctx):
+            def f():
+                with ctx():
+                    for i in range(0, len(xt), 256):
+                        net(xt[i:i + 256])
+            return f
+
+        methods = {
+            "member loop, Ensemble.predict (today)": timed(lambda: ens.predict(X, method="loop"), len(X)),
+            "fused members in a loop (the catalog before)": timed(
+                lambda: fast.predict(X, batch_size=128, method="loop"), len(X)),
+            "packed + fused, Ensemble.predict (new default)": timed(lambda: ens.predict(X), len(X)),
+            "packed + fused, network only, inference_mode": timed(raw(torch.inference_mode), len(X)),
+            "packed + fused, network only, no_grad": timed(raw(torch.no_grad), len(X)),
+        }
+        rates = interleaved(methods, rounds)
+        res[name] = rates
+        for k, r, ratio in summary(rates, "member loop, Ensemble.predict (today)"):
+            lines.append(f"| {name} | {k} | {r:,.0f} | {ratio:.2f}x |")
+        lines.append(f"| {name} | largest |packed - loop| (members, Gyr) | {np.abs(a - b).max():.1e} | |")
+    lines += ["", f"Load average after: {load()}.", ""]
+    return res
+
+
+# ------------------------------------------------------------------ preprocessing
+def preprocessing(rounds: int, lines: list[str]) -> dict:
+    from rgbkit.preprocess import Preprocessor
+
+    sys.path.insert(0, str(HERE))
+    from bench_preprocess import make_spectra
+
+    n = 4096
+    wl, flux, wls, fls = make_spectra(n)
+    p = Preprocessor()
+    a, b = p.run(wls, fls, chunk_size=256).X, p.run(wls, fls).X
+    same = bool(np.array_equal(np.isnan(a), np.isnan(b)) and np.array_equal(a[~np.isnan(a)], b[~np.isnan(b)]))
+    methods = {}
+    for grid, args in (("shared grid", (wl, flux)), ("per-spectrum grids", (wls, fls))):
+        for jobs in (1, 2):
+            for chunk in (256, 64):
+                methods[(grid, jobs, chunk)] = timed(lambda a=args, j=jobs, c=chunk: p.run(*a, chunk_size=c, n_jobs=j), n)
+    lines += ["## 3. Preprocessing (steps 2-7, spectra/s)", "",
+              f"{n} LAMOST-like spectra (`bench_preprocess.make_spectra`), {rounds} interleaved rounds. "
+              f"Chunks of 64 and 256 rows give identical outputs: {same}. Load average at start: {load()}.", "",
+              "| grid | threads | chunk 256 (before) | chunk 64 (after) | ratio |", "| --- | ---: | ---: | ---: | ---: |"]
+    rates = interleaved(methods, rounds)
+    for grid in ("shared grid", "per-spectrum grids"):
+        for jobs in (1, 2):
+            before, after = rates[(grid, jobs, 256)], rates[(grid, jobs, 64)]
+            ratio = statistics.median(x / y for x, y in zip(after, before))
+            lines.append(f"| {grid} | {jobs} | {statistics.median(before):,.0f} | "
+                         f"{statistics.median(after):,.0f} | {ratio:.2f}x |")
+    best = {k: max(v) for k, v in rates.items()}
+    lines += ["", f"Best single run, shared grid, 2 threads, chunk 64: {best[('shared grid', 2, 64)]:,.0f} spectra/s "
+              f"(chunk 256: {best[('shared grid', 2, 256)]:,.0f}). Load average after: {load()}.", ""]
+    return rates
+
+
+# ------------------------------------------------------------------ accuracy
+def accuracy(d, members: int, epochs: int, lines: list[str]) -> dict:
+    rng = np.random.default_rng(0)
+    X, y = d["X_train"], d["labels_train"]["age"].to_numpy(np.float64)
+    idx = rng.permutation(len(X))
+    n_val = len(X) // 5
+    va, tr = np.sort(idx[:n_val]), np.sort(idx[n_val:])
+    Xtest, ytest = d["X_val"], d["labels_val"]["age"].to_numpy(np.float64)
+    tc = TrainConfig(epochs=epochs, batch_size=64, lr=1e-3, lr_schedule="cosine", patience=max(4, epochs // 3),
+                     device="cpu")
+    out = {}
+    lines += ["## 4. Accuracy: member by member against packed (reduced protocol, SIMULATED demo data)", "",
+              f"Age, {members} members of small_config, up to {epochs} epochs (Adam lr 1e-3 cosine, batch 64, "
+              f"patience {tc.patience}), seeds 0..{members - 1}. The demo training split is cut 80:20 into "
+              f"training ({len(tr)}) and early-stopping validation ({len(va)}); the metrics are on the demo's "
+              f"validation split ({len(Xtest)} spectra), which chose nothing here. Reduced because the full "
+              "protocol (10 paper-size members, up to 450 epochs, twice) does not fit in this session on "
+              f"the shared machine. Load average at start: {load()}.", "",
+              "| training | wall (s) | best epochs | test M1 (Gyr) | test M2 (%) | members' test M2 (%) |",
+              "| --- | ---: | --- | ---: | ---: | --- |"]
+    for packed in (False, True):
+        t = time.perf_counter()
+        ens = Ensemble.fit(X[tr], y[tr], "age", n_members=members, model_config=small_config(), train_config=tc,
+                           X_val=X[va], y_val=y[va], progress=False, packed=packed)
+        wall = time.perf_counter() - t
+        p = ens.predict(Xtest)
+        mm = [metrics.m2(ytest, q) for q in p.members]
+        row = {"wall": wall, "best_epochs": [m["best_epoch"] for m in ens.card["members"]],
+               "m1": metrics.m1(ytest, p.mean), "m2": metrics.m2(ytest, p.mean), "member_m2": mm}
+        out["packed" if packed else "loop"] = row
+        lines.append(f"| {'packed (all at once)' if packed else 'member by member (today)'} | {wall:.0f} | "
+                     f"{row['best_epochs']} | {row['m1']:.3f} | {row['m2']:.1f} | {min(mm):.1f}-{max(mm):.1f} |")
+    lines += ["", f"Load average after: {load()}.", ""]
+    return out
+
+
+# ------------------------------------------------------------------ catalog end to end
+def ten_member_models(folder: Path) -> dict:
+    """Age, mass and classifier folders of 10 members each, made from the shipped members (weights cycled)."""
+    import copy
+
+    from rgbkit.classify import Classifier
+
+    out = {}
+    for name, cls in (("age", Ensemble), ("mass", Ensemble), ("classifier", Classifier)):
+        src = cls.load(PRETRAINED_DIR / name)
+        src.members = [copy.deepcopy(src.members[i % len(src.members)]) for i in range(N_MEMBERS)]
+        src.card["members"] = [{} for _ in range(N_MEMBERS)]
+        out[name] = src.save(folder / name, overwrite=True)
+    return out
+
+
+def catalog_end_to_end(n_files: int, rounds: int, before_root: str, lines: list[str]) -> None:
+    """``rgbkit catalog`` as users run it (a fresh process, start-up included), today's code against this checkout."""
+    import subprocess
+    import tempfile
+
+    sys.path.insert(0, str(HERE))
+    from bench_catalog import survey_files
+
+    files = survey_files(n_files)
+    tmp = Path(tempfile.mkdtemp(prefix="rgbkit_speed_"))
+    models = ten_member_models(tmp / "models")
+    roots = {"before": before_root, "after": str(HERE.parent)}
+    modes = {"1 process, 2 threads": ["--workers", "0", "--threads", "2"],
+             "2 processes, 1 thread each": ["--workers", "2", "--threads", "1"]}
+    wall: dict = {}
+    for r in range(rounds):
+        for mode, flags in modes.items():
+            for code, root in roots.items():
+                cmd = [sys.executable, "-m", "rgbkit.cli", "catalog", str(files[0].parent), "-o", str(tmp / "out"),
+                       "--age-model", str(models["age"]), "--mass-model", str(models["mass"]),
+                       "--classifier", str(models["classifier"]), "--restart", "--quiet", *flags]
+                env = {**os.environ, "PYTHONPATH": root}
+                env.pop("RGBKIT_THREADS", None)
+                t = time.perf_counter()
+                subprocess.run(cmd, env=env, check=True, cwd=tmp, capture_output=True)
+                wall.setdefault((mode, code), []).append(time.perf_counter() - t)
+    lines += ["## 6. `rgbkit catalog` end to end (read, preprocess, label fit, classify, age, mass, write)", "",
+              f"The command as users run it (a fresh Python process: start-up and model loading included), "
+              f"{n_files} simulated DR7 files (`bench_catalog.survey_files`), 10-member age, mass and classifier "
+              f"ensembles of the shipped size (small_config; the shipped members' weights cycled), parquet out. "
+              f"'before' = the same command from {before_root} (main), 'after' = this checkout; "
+              f"{rounds} interleaved rounds, median wall. Load average at start: {load()}.", "",
+              "| processes / threads | before (spectra/s) | after (spectra/s) | ratio |", "| --- | ---: | ---: | ---: |"]
+    for mode in modes:
+        b, a = statistics.median(wall[(mode, "before")]), statistics.median(wall[(mode, "after")])
+        lines.append(f"| {mode} | {n_files / b:,.0f} | {n_files / a:,.0f} | {b / a:.2f}x |")
+    lines += ["", f"Load average after: {load()}.", ""]
+
+
+def estimate(train_rates: dict, lines: list[str], n_train: int = 2764, n_val: int = 692) -> None:
+    card = json.loads((PRETRAINED_DIR / "age" / "card.json").read_text())
+    best = [m["best_epoch"] for m in card["members"]]
+    run = [m["epochs_run"] for m in card["members"]]
+    rates = {k: statistics.median(v) for k, v in train_rates["paper_config"].items()}
+    lines += ["## 5. The 10-member paper-size ensemble, one target", "",
+              f"From the paper_config rates of section 1 (this run, {torch.get_num_threads()} threads, load as noted), "
+              f"{n_train} training spectra per epoch per member (the validation pass is inside those rates). "
+              f"Epochs: the paper's 450 (age), and the shipped recipe (lr 1e-3 cosine, patience 30): "
+              f"best epochs {best}, stopped after {run} (rgbkit/pretrained/age/card.json).", "",
+              "| method | s/epoch (10 members) | to epoch 450 | to best epoch (max of " + str(max(best)) + ") "
+              "| to early stop (" + str(max(run)) + ") |", "| --- | ---: | ---: | ---: | ---: |"]
+    for k in ("member loop (today)", "packed, own data orders"):
+        s = N_MEMBERS * n_train / rates[k]
+        lines.append(f"| {k} | {s:.0f} | {450 * s / 3600:.1f} h | {max(best) * s / 60:.0f} min | "
+                     f"{max(run) * s / 60:.0f} min |")
+    lines.append("")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="fewer rounds, no accuracy run")
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--acc-members", type=int, default=3)
+    ap.add_argument("--acc-epochs", type=int, default=12)
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch threads (1: on a busy shared machine 2 threads can run 10x slower)")
+    ap.add_argument("--out", default=str(HERE / "results" / "speed.md"))
+    ap.add_argument("--catalog-files", type=int, default=4000)
+    ap.add_argument("--before", default="/work/main", help="checkout whose `rgbkit catalog` is 'before'")
+    ap.add_argument("--only", choices=("catalog",), help="run one section")
+    args = ap.parse_args()
+    rounds = 1 if args.quick else args.rounds
+    torch.set_num_threads(args.threads)
+    from rgbkit.datasets import demo_training_arrays
+
+    t0 = time.perf_counter()
+    start_load = load()
+    d = demo_training_arrays(progress=False)
+    lines = ["# Speed: before and after (training, inference, preprocessing)", "",
+             f"Measured {dt.date.today()} by `benchmarks/bench_speed.py{' --quick' if args.quick else ''}` "
+             f"(rgbkit {__version__}, torch {torch.__version__}, {platform.machine()}, "
+             f"{torch.backends.cpu.get_cpu_capability()}, {os.cpu_count()} cores shared with other developers; "
+             f"torch threads {args.threads}). Load average (1/5/15 min) at start: {start_load}. "
+             "Demo data are SIMULATED. Ratios are within this run, methods interleaved.", ""]
+    shown = 0
+
+    def show():  # progress: what each section measured, as it finishes
+        nonlocal shown
+        print("\n".join(lines[shown:]), flush=True)
+        shown = len(lines)
+
+    if args.only == "catalog":
+        catalog_end_to_end(args.catalog_files, rounds, args.before, lines)
+        Path(args.out).write_text("\n".join(lines) + "\n")
+        show()
+        return
+    tr = training(d, rounds, lines)
+    show()
+    step_variants(rounds, lines)
+    show()
+    inference(d, rounds, lines)
+    show()
+    preprocessing(rounds + 2, lines)
+    estimate(tr, lines)
+    show()
+    if not args.quick:
+        catalog_end_to_end(args.catalog_files, rounds, args.before, lines)
+        show()
+        accuracy(d, args.acc_members, args.acc_epochs, lines)
+    lines.append(f"Benchmark wall time {(time.perf_counter() - t0) / 60:.1f} min; load average at end {load()}.")
+    Path(args.out).write_text("\n".join(lines) + "\n")
+    show()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,195 @@
+"""De-biasing, cluster likelihoods and out-of-domain refusal (issue 12): small arrays and the shipped models."""
+import numpy as np
+import pytest
+
+from rgbkit import clusters, debias, ood
+
+
+def _shrunk(n=4000, seed=0, slope=0.6, noise=0.25, label_noise=0.0):
+    """Stars whose log prediction is pulled toward the middle: y = mu + slope (log t - mu) + noise."""
+    rng = np.random.default_rng(seed)
+    t = np.exp(rng.uniform(np.log(0.8), np.log(13.0), n))
+    mu = np.log(4.5)
+    sd = noise * np.exp(0.2 * rng.standard_normal(n))  # per-star spread the ensemble reports
+    pred = np.exp(mu + slope * (np.log(t) - mu) + sd * rng.standard_normal(n))
+    label = t * np.exp(label_noise * rng.standard_normal(n))
+    return t, label, pred, sd * pred
+
+
+def test_forward_inversion_removes_the_pull_toward_the_mean():
+    t, label, pred, std_raw = _shrunk()
+    rel = debias.fit_forward(label[:2000], pred[:2000], std_raw[:2000])  # "validation"
+    assert 0.5 < rel.slope() < 0.7
+    d, lo, hi = rel.apply(pred[2000:], std_raw[2000:])  # "test"
+    tt = t[2000:]
+    assert debias.log_slope(tt, pred[2000:]) < 0.65
+    assert 0.9 < debias.log_slope(tt, d) < 1.1
+    tab = debias.bias_table(tt, {"mean": pred[2000:], "debiased": d})
+    assert tab["mean"].iloc[0] > 1.3 and tab["mean"].iloc[-1] < 0.8  # pulled toward the middle
+    assert np.all(np.abs(tab["debiased"] - 1) < 0.12)  # not any more
+    assert np.all(lo <= d) and np.all(d <= hi) and np.mean(lo < d) > 0.99
+    cover = np.mean((tt >= lo) & (tt <= hi))
+    assert 0.62 < cover < 0.74
+    # the card round trip keeps the numbers; a broken entry is refused
+    again = debias.ForwardRelation.from_dict(rel.to_dict())
+    np.testing.assert_allclose(again.apply(pred[:5], std_raw[:5]), rel.apply(pred[:5], std_raw[:5]))
+    bad = rel.to_dict() | {"knots_y": rel.knots_y[::-1]}
+    with pytest.raises(ValueError, match="increasing"):
+        debias.ForwardRelation.from_dict(bad)
+
+
+def test_label_noise_correction_restores_the_slope_against_truth():
+    t, label, pred, std_raw = _shrunk(seed=1, label_noise=0.3)
+    naive = debias.fit_forward(label, pred, std_raw)
+    fixed = debias.fit_forward(label, pred, std_raw, label_err=0.3 * label)
+    assert 0.6 < fixed.label_reliability < 0.95
+    s_naive = debias.log_slope(t, naive.apply(pred, std_raw)[0])
+    s_fixed = debias.log_slope(t, fixed.apply(pred, std_raw)[0])
+    assert s_naive > 1.1 and abs(s_fixed - 1) < abs(s_naive - 1) and 0.9 < s_fixed < 1.12
+
+
+def test_cluster_likelihood_recovers_the_age_that_the_median_misses():
+    t, label, pred, std_raw = _shrunk(seed=2)
+    rel = debias.fit_forward(label, pred, std_raw)
+    rng = np.random.default_rng(3)
+    hits, errs, median_errs = [], [], []
+    for i in range(40):
+        age, n = float(np.exp(rng.uniform(np.log(1.5), np.log(11)))), int(rng.integers(15, 37))
+        mu = np.log(4.5) + 0.6 * (np.log(age) - np.log(4.5))
+        sd = 0.25 * np.ones(n)
+        m = np.exp(mu + sd * rng.standard_normal(n))
+        # field contaminants at random ages, a third as many as members
+        k = n // 3
+        tf = np.exp(rng.uniform(np.log(1), np.log(12), k))
+        mf = np.exp(np.log(4.5) + 0.6 * (np.log(tf) - np.log(4.5)) + 0.25 * rng.standard_normal(k))
+        mean, s = np.r_[m, mf], np.r_[sd * m, 0.25 * mf]
+        r = clusters.combine_ages(mean, s, rel)
+        assert r["n"] == n + k and r["p_member"].shape == (n + k,) and r["lo"] < r["age"] < r["hi"]
+        hits.append(r["lo"] <= age <= r["hi"])
+        errs.append(abs(np.log(r["age"] / age)))
+        median_errs.append(abs(np.log(np.median(mean) / age)))
+    assert 0.55 <= np.mean(hits) <= 0.9  # a 68% interval
+    assert np.median(errs) < 0.08 and np.max(errs) < 0.4  # per-star log scatter 0.42, 15-36 members
+    assert np.median(median_errs) > 2 * np.median(errs)  # the median of shrunk ages is biased
+    # a contaminant far from the members gets a low membership probability
+    m = np.r_[np.full(20, 4.0), 13.0]
+    r = clusters.combine_ages(m, 0.2 * m, rel, sys_sigma=0.0)
+    assert r["p_member"][-1] < 0.2 < 0.8 < r["p_member"][:20].min()
+    empty = clusters.combine_ages([np.nan], [np.nan], rel)
+    assert np.isnan(empty["age"]) and empty["n"] == 0
+
+
+def test_shipped_age_model_clusters_table_has_likelihood_columns():
+    from rgbkit.ensemble import load_pretrained
+
+    ens = load_pretrained("age", device="cpu")
+    frozen = np.load(ens.folder.parent / "frozen_check.npz")
+    X = np.repeat(frozen["X"][:3], 4, axis=0)
+    out = clusters.cluster_ages(X, np.full(12, 4800.0), np.full(12, 2.5), ["M67"] * 6 + ["NGC 2420"] * 6, ens)
+    t = out.table
+    assert {"age_like", "age_like_lo", "age_like_hi", "outlier_fraction"} <= set(t.columns)
+    assert np.all(t.age_like_lo < t.age_like) and np.all(t.age_like < t.age_like_hi)
+    assert out.stars["p_member"].notna().all()
+
+
+def test_pixel_correlation_tells_noise_from_a_spectrum():
+    rng = np.random.default_rng(0)
+    lam = np.linspace(4000, 8000, 4000)
+    star = 1 + 0.3 * np.sin(lam / 700) - 0.2 * np.exp(-0.5 * ((lam[:, None] - rng.uniform(4000, 8000, 80)) / 1.5) ** 2).sum(1)
+    noisy = star + 0.05 * rng.standard_normal(lam.size)
+    noise = 1 + 0.3 * rng.standard_normal(lam.size)
+    r = ood.pixel_correlation(np.stack([noisy, noise]))
+    assert r[0] > ood.CORR_MIN > r[1]
+    gap = noisy.copy()
+    gap[:3990] = 0.0  # too few usable pixels
+    assert np.isnan(ood.pixel_correlation(gap))[0]
+
+
+def test_label_checks_flag_failed_edge_and_poor_fits():
+    box = (np.array([3500.0, 0.0, -2.5]), np.array([8000.0, 5.0, 0.5]))
+    teff = [4800, np.nan, 4800, 4800, 3500.0]
+    logg = [2.5, 2.5, 0.0, 2.5, 2.5]
+    feh = [-0.2, -0.2, -0.2, -0.2, -0.2]
+    chi2 = [0.001, 0.001, 0.001, 0.5, 0.001]
+    bits = ood.label_checks(teff, logg, feh, chi2, chi2_max=0.02, box=box)
+    assert bits[0] == 0
+    assert bits[1] == ood.Domain.FIT_FAILED
+    assert bits[2] == ood.Domain.GRID_EDGE and bits[4] == ood.Domain.GRID_EDGE
+    assert bits[3] == ood.Domain.POOR_FIT
+    assert ood.describe(bits)[0] == "" and "chi-square" in ood.describe(bits)[3]
+
+
+def test_domain_model_flags_inputs_off_the_training_spectra(tmp_path):
+    rng = np.random.default_rng(0)
+    basis = rng.standard_normal((3, 64 * 64)).astype(np.float32)
+    make = lambda n: (rng.standard_normal((n, 3)) @ basis + 0.01 * rng.standard_normal((n, 64 * 64))).reshape(n, 64, 64)
+    m = ood.fit_domain(make(300), make(200), chi2_max=0.02, corr_min=0.7, n_components=3, level=0.99)
+    m.save(tmp_path)
+    m = ood.DomainModel.load(tmp_path)
+    q, t2 = ood.distance(make(200), m)
+    assert np.mean((q > m.q_max) | (t2 > m.t2_max)) < 0.05
+    far = make(5) + 0.3 * rng.standard_normal((5, 64, 64)).astype(np.float32)
+    q, _ = ood.distance(far, m)
+    assert np.all(q > m.q_max)
+    (tmp_path / "domain.json").write_text('{"n_components": 2}')
+    with pytest.raises(ValueError, match="domain model in"):
+        ood.DomainModel.load(tmp_path)
+
+
+@pytest.mark.usefixtures("shared_data")
+def test_shipped_domain_refuses_noise_in_a_real_giant_file_and_keeps_the_giant(shared_data):
+    import dataclasses
+
+    from rgbkit.io.lamost import read_lamost
+    from rgbkit.labelfit import fit_labels
+    from rgbkit.preprocess import Preprocessor
+
+    s = read_lamost(shared_data / "lamost" / "dr1" / "spec-55862-B6212_sp06-214.fits")  # a LASP giant, SNR 30
+    rng = np.random.default_rng(0)
+    f = s.flux[s.flux > 0]
+    noise = dataclasses.replace(s, flux=np.abs(np.median(f) + f.std() * rng.standard_normal(s.flux.size)).astype(np.float32))
+    flipped = dataclasses.replace(s, flux=s.flux[::-1].copy())
+    r = Preprocessor().run_spectra([s, noise, flipped], keep_stages=True)
+    res = r.stages["resampled"]
+    fit = fit_labels(res, r.wavelength, np.nan_to_num([x.meta.z for x in (s, noise, flipped)]))
+    bits = ood.check(res, r.X, fit, ood.load_domain())
+    assert r.ok.all()
+    assert bits[0] == 0, ood.describe(bits)
+    assert bits[1] & ood.Domain.NOT_STELLAR and bits[2] != 0
+
+
+def test_check_without_a_domain_model_and_with_a_row_mask():
+    rng = np.random.default_rng(1)
+    lam = np.arange(4000.0, 8096.0)
+    star = (1 + 0.3 * np.sin(lam / 700))[None].repeat(3, 0) * 100
+    star[1] = 100 * (1 + 0.3 * rng.standard_normal(lam.size))  # noise
+    fit = {"teff": np.full(3, 4800.0), "logg": np.full(3, 2.5), "feh": np.zeros(3), "chi2": np.array([1e-3, 1e-3, 0.5])}
+    X = np.zeros((3, 64, 64), np.float32)
+    bits = ood.check(star, X, fit)  # no FAR_FROM_TRAINING without a model
+    assert bits.tolist() == [0, int(ood.Domain.NOT_STELLAR), int(ood.Domain.POOR_FIT)]
+    bits = ood.check(star, X, fit, rows=np.array([True, False, True]))
+    assert bits.tolist() == [0, 0, int(ood.Domain.POOR_FIT)]
+
+
+def test_cluster_prior_downweights_stars_unlikely_to_be_members():
+    t, label, pred, std_raw = _shrunk(seed=4)
+    rel = debias.fit_forward(label, pred, std_raw)
+    m = np.r_[np.full(15, 4.0), np.full(15, 1.5)]  # members, and as many "clump" stars read far too young
+    base = clusters.combine_ages(m, 0.2 * m, rel, sys_sigma=0.0)
+    weighted = clusters.combine_ages(m, 0.2 * m, rel, sys_sigma=0.0, prior=np.r_[np.full(15, 0.9), np.full(15, 0.05)])
+    true_age = float(np.exp(rel.inverse(np.log(4.0))))
+    assert abs(np.log(weighted["age"] / true_age)) < abs(np.log(base["age"] / true_age))
+    assert weighted["p_member"][15:].max() < 0.1
+
+
+def test_dashboard_card_table_shows_the_test_split_numbers():
+    from rgbkit_app.tables import card_table
+
+    from rgbkit.ensemble import load_pretrained
+
+    card = load_pretrained("age", device="cpu").card
+    rows = dict(card_table(card).values.tolist())
+    t = card["metrics"]["test"]
+    assert rows["test M2 (chose nothing)"] == f"{t['m2']:.1f}%"
+    assert rows["de-biased test M2"] == f"{t['debiased_m2']:.1f}%"
+    assert "test M2 (chose nothing)" not in dict(card_table({"metrics": {"val": {}}}).values.tolist())
