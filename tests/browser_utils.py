@@ -28,8 +28,7 @@ def free_port() -> int:
 def serve(port: int, env: dict | None = None, log_path: Path | None = None) -> subprocess.Popen:
     """Start ``panel serve apps/dashboard.py`` on 127.0.0.1:port (as ``rgbkit app`` does)."""
     cmd = [sys.executable, "-m", "panel", "serve", str(APP), "--address", "127.0.0.1", "--port", str(port),
-           "--allow-websocket-origin", f"127.0.0.1:{port}", "--warm",  # the flags of `rgbkit app`
-           "--check-unused-sessions", "2000", "--unused-session-lifetime", "2000"]
+           "--allow-websocket-origin", f"127.0.0.1:{port}", "--warm"]  # the flags of `rgbkit app`
     log = open(log_path, "wb") if log_path else subprocess.DEVNULL
     return subprocess.Popen(cmd, cwd=REPO, env={**os.environ, **(env or {})}, stdout=log, stderr=subprocess.STDOUT)
 

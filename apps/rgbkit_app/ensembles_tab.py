@@ -25,7 +25,7 @@ def _curves(histories, css: str = "training-curves"):
         return pn.pane.Markdown("*No epochs yet.*", css_classes=["curves-empty"])
     loss = plots.training_curves(histories, "loss", title="Huber loss per epoch")
     m2 = plots.training_curves(histories, "m2", title="Validation M2 (%) per epoch")
-    figs = [f.opts(responsive=True, height=300, min_width=260, framewise=True) for f in (loss, m2)]
+    figs = [f.opts(width=None, responsive=True, height=300, min_width=260, framewise=True) for f in (loss, m2)]
     return wrap(*[pn.pane.HoloViews(f, sizing_mode="stretch_width", min_width=260, linked_axes=False,
                                     styles={"flex": "1 1 320px"}) for f in figs], css_classes=[css])
 

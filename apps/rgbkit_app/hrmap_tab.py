@@ -33,14 +33,6 @@ def build(state: AppState) -> pn.viewable.Viewable:
     return HRMapTab(state)
 
 
-def _limits(values, bins, pad):
-    """Axis limits that hold the binned area and every star."""
-    v = np.asarray(values, dtype=float)
-    v = v[np.isfinite(v)]
-    lo, hi = (min(bins[0], v.min()), max(bins[-1], v.max())) if v.size else (bins[0], bins[-1])
-    return lo - pad, hi + pad
-
-
 def _build(state: AppState) -> pn.viewable.Viewable:
     quantity = pn.widgets.RadioButtonGroup(name="Quantity", options=["age", "mass"], value="age",
                                            description="Colour the map by age (Gyr) or mass (Msun).",
@@ -116,13 +108,12 @@ def _build(state: AppState) -> pn.viewable.Viewable:
             note.object = f"**No {q} ensemble yet**: showing nothing for predicted {q}."
             plot_pane.object = None
             return
-        xlim = _limits(stars["teff"], BINS[0], 50)
-        ylim = _limits(stars["logg"], BINS[1], 0.05)
-        outside = int((~stars["teff"].between(BINS[0][0], BINS[0][-1]) | ~stars["logg"].between(BINS[1][0], BINS[1][-1])).sum())
+        xlim, ylim = (BINS[0][0], BINS[0][-1]), (BINS[1][0], BINS[1][-1])
+        outside = int((~stars["teff"].between(*xlim) | ~stars["logg"].between(*ylim)).sum())
         note.object = (f"Colour: median {q} per bin (100 K x 0.1 dex, at least 3 stars) from the {what}; "
-                       f"dots: every star (n = {len(stars)}). The axes hold all of them; "
-                       f"<span class='hr-outside'>{outside}</span> lie outside the binned area "
-                       f"({BINS[0][0]}-{BINS[0][-1]} K, log g {BINS[1][0]:.1f}-{BINS[1][-1]:.1f}) and show as dots only.")
+                       f"dots: the individual stars (n = {len(stars)}). Axes show {xlim[0]}-{xlim[1]} K and log g "
+                       f"{ylim[0]:.1f}-{ylim[1]:.1f}: <span class='hr-outside'>{outside}</span> stars lie outside "
+                       "them and are not drawn.")
         mesh = plots.hr_map(stars["teff"], stars["logg"], stars[col], quantity=q, bins=BINS,
                             title=f"{'Predicted' if src != 'labels' else 'Labelled'} {q}, n = {len(stars)}")
         pts = hv.Points(stars, ["teff", "logg"], ["designation", "stage", col]).opts(

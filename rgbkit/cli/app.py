@@ -34,9 +34,7 @@ def cmd_app(args) -> int:
     cmd = [sys.executable, "-m", "panel", "serve", str(app), "--address", args.address,
            "--port", str(args.port), "--allow-websocket-origin", f"{args.address}:{args.port}",
            "--allow-websocket-origin", f"localhost:{args.port}",
-           "--warm",  # run the app once at start-up: caches fill before the first visitor
-           # a closed page's session ends within ~4 s, and with it the session's training
-           "--check-unused-sessions", "2000", "--unused-session-lifetime", "2000"]
+           "--warm"]  # run the app once at start-up: caches fill before the first visitor
     if args.show:
         cmd.append("--show")
     import ipaddress
