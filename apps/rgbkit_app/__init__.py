@@ -9,7 +9,7 @@ from .state import TABS, AppState
 TABS_CSS = ":host .bk-headers-wrapper { flex-wrap: wrap; } :host .bk-header { max-width: 100%; }"  # phone: titles wrap
 FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif"
 NO_FONT_URL = "data:text/css,"
-PHONE_CSS = "@media (max-width: 600px) { .title { font-size: 1.1em !important; white-space: normal !important; } }"
+PHONE_CSS = "@media (max-width: 600px) { .title { font-size: 0.8em !important; white-space: normal !important; line-height: 1.2; } }"
 
 
 # The Fast design without its Google-hosted Open Sans, so the page makes no request off its server.
