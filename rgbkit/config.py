@@ -8,6 +8,7 @@
 ``RGBKIT_THREADS``          torch CPU threads (default: the CPUs this process may use)
 ``RGBKIT_FETCH_URL``        archive URL template with ``{obsid}`` for downloads
 ``RGBKIT_FETCH_TOKEN``      fills ``{token}`` in that template
+``RGBKIT_MAX_TRAININGS``    trainings one dashboard server runs at once (default 2)
 ``RGBKIT_NOTEBOOK_TEST``    set by the test suite; read by the notebooks themselves (quick settings)
 ``RGBKIT_DASHBOARD_REMOTE`` 1: the dashboard serves sessions to other machines too
                             (default: this machine only; ``rgbkit app --address`` other
@@ -58,6 +59,12 @@ def threads() -> int | None:
     """``$RGBKIT_THREADS`` as a count (at least 1), or None when unset."""
     want = _env("RGBKIT_THREADS")
     return max(1, int(want)) if want else None
+
+
+def max_trainings() -> int:
+    """``$RGBKIT_MAX_TRAININGS``: concurrent dashboard trainings per server (default 2, at least 1)."""
+    want = _env("RGBKIT_MAX_TRAININGS")
+    return max(1, int(want)) if want else 2
 
 
 def dashboard_remote() -> bool:

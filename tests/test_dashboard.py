@@ -138,7 +138,7 @@ def test_first_render_shows_a_simulated_demo_star(browser, server):
     try:
         (REPO / "artifacts").mkdir(exist_ok=True)
         (REPO / "artifacts" / "first_render_seconds.txt").write_text(f"{seconds:.2f}\n")
-        assert seconds < 30, f"first render took {seconds:.1f} s"
+        assert seconds < 90, f"first render took {seconds:.1f} s"  # a sanity bound; speed: benchmarks/bench_dashboard.py
         assert "SIMULATED" in text(page, ".simulated-note div")
         # the default star is the first validation star of the demo set: its header and numbers
         key = next(iter(sup.demo_star_options().values()))
@@ -172,17 +172,67 @@ def test_threshold_slider_updates_denoised_curve(page):
     shot(page, "1_spectra_threshold_0.15")
 
 
-def test_pick_a_real_lamost_file(page, shared_data):
-    from rgbkit import read_lamost
+def models_estimate(spec) -> dict:
+    """What the page should show for a spectrum: the library's scoring with the shipped models."""
+    from rgbkit_app import support as sup
 
-    path = sorted((shared_data / "lamost" / "dr13").glob("*.fits*"))[0]
-    spec = read_lamost(path)
-    page.locator(".file-select select").select_option(label=f"dr13/{path.name}")
+    return sup.star_estimate(spec, sup.shipped_ensemble("age"), sup.shipped_ensemble("mass"),
+                             sup.shipped_classifier())
+
+
+def notification(page, pattern: str, timeout: float = 60) -> str:
+    """Wait for a toast (pn.state.notifications) whose text matches ``pattern``; return its text."""
+    t0 = time.perf_counter()
+    seen: list[str] = []
+    while time.perf_counter() - t0 < timeout:
+        seen = page.locator(".notyf__message").all_inner_texts()
+        for msg in seen:
+            if re.search(pattern, msg):
+                return msg
+        time.sleep(0.25)
+    raise AssertionError(f"no notification matched {pattern!r}; shown: {seen}")
+
+
+def test_pick_a_real_lamost_file_shows_the_models_verdict(page):
+    """A shipped real example (no ../shared needed): header, and the models' age and domain verdict."""
+    from rgbkit import examples, read_lamost
+
+    table = examples.example_table()
+    row = table[table["path"] == str(examples.giant_files()[0])].iloc[0]
+    spec = read_lamost(row["path"])
+    page.locator(".file-select select").select_option(label=f"{row['file']} · {row['what']}")
     wait_text(page, ".header-table table", re.escape(spec.meta.designation))
     assert header_value(page, "data release") == spec.meta.data_release
-    assert header_value(page, "class") == spec.meta.objclass
     assert "real LAMOST spectrum" in text(page, ".source-note div")
+    est = models_estimate(spec)
+    assert np.isfinite(est["age"])  # a LASP giant: the networks ran
+    assert wait_text(page, ".est-age", r"[0-9.]+") == f"{est['age']:.2f}"
+    assert text(page, ".est-mass") == f"{est['mass']:.3f}"
+    verdict = text(page, ".estimate div")
+    assert ("Out of the models' domain" in verdict) == bool(est["ood"])
+    if est["ood"]:
+        assert est["ood_reason"].split(";")[0] in verdict  # the reason, not just a flag
+    assert page.locator(".truth-age").count() == 0  # no truth for a real star
     shot(page, "1_spectra_real_file")
+
+
+def test_demo_star_shows_estimate_beside_truth(page):
+    from rgbkit_app import support as sup
+
+    key = next(iter(sup.demo_star_options().values()))
+    lab = sup.demo_labels_for(key)
+    est = models_estimate(sup.load_star(key))
+    assert wait_text(page, ".est-age", r"[0-9.]+") == f"{est['age']:.2f}"
+    assert text(page, ".truth-age") == f"{lab['age_true']:.2f}" and text(page, ".est-prgb") == f"{est['p_rgb']:.2f}"
+    # the searchable picker: type part of another star's name, pick it from the list
+    label, key2 = list(sup.demo_star_options().items())[5]
+    box = page.locator(".demo-search input").first
+    box.fill("")
+    box.press_sequentially(label.split(" · ")[0][:10], delay=30)  # Bokeh's autocomplete listens to key-ups
+    page.locator(".bk-menu div", has_text=label.split(" · ")[0]).first.click()
+    wait_text(page, ".header-table table", re.escape(label.split(" · ")[0]))
+    est2 = models_estimate(sup.load_star(key2))
+    assert wait_text(page, ".est-age", re.escape(f"{est2['age']:.2f}")) == f"{est2['age']:.2f}"
 
 
 def _mrs_file(folder: Path) -> Path:
@@ -205,6 +255,9 @@ def test_bad_uploads_show_a_message_and_the_server_survives(page, server, tmp_pa
     not_fits.write_text("this is not a FITS file\n" * 20)
     upload.set_input_files(str(not_fits))
     wait_text(page, ".upload-msg div", r"notes\.fits: not a FITS file")
+    notification(page, r"Upload refused: notes\.fits")
+    # the refused file's tile is gone: nothing on the page says "upload complete"
+    assert "complete" not in " ".join(page.locator(".upload .filepond--file-status").all_inner_texts()).lower()
     shot(page, "1_upload_not_fits")
 
     upload.set_input_files(str(_mrs_file(tmp_path)))
@@ -221,6 +274,10 @@ def test_bad_uploads_show_a_message_and_the_server_survives(page, server, tmp_pa
     upload.set_input_files(str(good))
     spec = read_lamost(good)
     wait_text(page, ".header-table table", re.escape(spec.meta.designation))
+    est = models_estimate(spec)
+    shown = wait_text(page, ".est-age", r"[0-9.]+|–")
+    assert shown == (f"{est['age']:.2f}" if np.isfinite(est["age"]) else "–")
+    assert ("Out of the models' domain" in text(page, ".estimate div")) == bool(est["ood"])
     assert not page.locator(".upload-msg div").first.is_visible() or "refused" not in text(page, ".upload-msg div")
     assert alive(server)
 
@@ -280,10 +337,20 @@ def test_train_live_curves_stop_save_and_use_everywhere(page, server):
     assert card["68% coverage"].startswith("n/a")  # one member: no spread, no interval
     shot(page, "2_ensembles_stopped")  # curves, epoch table and card
 
+    # a name too long for a folder: a notification says why, nothing is written
+    set_input(page, ".save-name", "x" * 300)
+    page.locator(".save-button button").first.click()
+    notification(page, r"Not saved: the name is 300 characters long")
+    assert not [p for p in server["models"].glob("xxxx*")]
+    # a name with characters a folder cannot hold: saved under a safe name, and the page says so
+    set_input(page, ".save-name", "browser test/age")
+    page.locator(".save-button button").first.click()
+    notification(page, r"Saved as “browser_test_age”")
+    assert (server["models"] / "browser_test_age" / "card.json").is_file()
     # save it, find it in the list, load it back: the card is the one on disk
     set_input(page, ".save-name", "browser-test-age")
     page.locator(".save-button button").first.click()
-    wait_text(page, ".train-status div", r"Saved to")
+    notification(page, r"Saved “browser-test-age”")
     folder = server["models"] / "browser-test-age"
     saved = Ensemble.load(folder, target="age")
     page.locator(".ensemble-select select").select_option(label="saved: browser-test-age")
@@ -348,7 +415,7 @@ def test_train_on_your_own_labelled_spectra(page, server, tmp_path):
     page.locator(".training-curves").first.wait_for()
     set_input(page, ".save-name", "own-age")
     page.locator(".save-button button").first.click()
-    wait_text(page, ".train-status div", r"Saved to")
+    notification(page, r"Saved “own-age”")
     folder = server["models"] / "own-age"
     ens = Ensemble.load(folder, target="age")
     prov = ens.card["data"]["provenance"]
@@ -392,7 +459,7 @@ def test_hr_map_box_select_lists_stars_and_opens_spectrum(page):
     page.locator(".hr-table .tabulator-row").first.click()
     wait_text(page, ".header-table table", re.escape(rows[0][1]))
     assert header_value(page, "obsid") == rows[0][0]
-    assert rows[0][1] in page.locator(".demo-select select").first.evaluate("s => s.options[s.selectedIndex].text")
+    assert rows[0][1] in page.locator(".demo-search input").first.input_value()
     assert "SIMULATED" in text(page, ".simulated-note div")
     shot(page, "4_hr_click_opens_spectrum")
 
@@ -423,3 +490,55 @@ def test_shipped_ensembles_card_predictions_and_predicted_hr_map(page):
     page.locator(".hr-source .bk-btn", has_text="predictions").first.click()
     wait_text(page, ".hr-note div", r"predictions for the test stars")
     shot(page, "4_hr_predicted")
+
+
+# ------------------------------------------------------------------ layout, offline, session end
+OVERFLOW_JS = (Path(__file__).parent / "overflow.js").read_text()
+
+
+@pytest.mark.parametrize("width", [1024, 1400])
+def test_every_tab_fits_its_width_and_no_request_leaves_the_machine(browser, server, width):
+    page = browser.new_page()
+    page.set_viewport_size({"width": width, "height": 900})
+    outside: list[str] = []
+    page.on("request", lambda r: outside.append(r.url) if not re.match(r"^(https?|wss?)://127\.0\.0\.1[:/]|^(data|blob):",
+                                                                      r.url) else None)
+    try:
+        page.goto(server["url"])
+        page.locator(".estimate").first.wait_for()
+        checks = {"Spectra": ".spectrum-plot canvas", "Ensembles": ".start-button button",
+                  "Predictions": ".pred-table .tabulator-row, .no-age div", "HR maps": ".hr-plot canvas",
+                  "Clusters & baselines": ".paper-baseline-table .tabulator-row"}
+        for name, sel in checks.items():
+            select_tab(page, name)
+            page.locator(sel).first.wait_for(state="visible")
+            time.sleep(0.5)  # let Bokeh finish its layout
+            res = page.evaluate(OVERFLOW_JS, 1)
+            assert res["right"] <= width and not res["offenders"], (name, width, res)
+            shot(page, f"layout_{width}_{name.split()[0].lower()}")
+        assert not outside, outside
+    finally:
+        page.close()
+
+
+def test_training_stops_when_its_page_closes(browser, server):
+    from rgbkit_app import support as sup
+
+    page, _ = open_dashboard(browser, server)
+    select_tab(page, "Ensembles")
+    set_input(page, ".train-epochs", 450)  # hours if nothing stops it
+    set_input(page, ".train-n", 100)
+    page.locator(".start-button button").first.click()
+    wait_text(page, ".train-status div", r"Training age: member 1/2")
+    mark = server["log"].read_text(errors="replace").count("training thread ended")
+    page.close()  # the session ends; its training must stop after the current epoch
+    t0 = time.perf_counter()
+    log = ""
+    while time.perf_counter() - t0 < 120:
+        log = server["log"].read_text(errors="replace")
+        if log.count("training thread ended: yes") > mark:
+            break
+        time.sleep(0.5)
+    assert "session ended: its training stops" in log
+    assert log.count("training thread ended: yes") > mark, log[-2000:]
+    assert alive(server)

@@ -6,7 +6,7 @@ import panel as pn
 from . import support as sup
 from rgbkit import plots
 
-from .common import simulated_banner, table
+from .common import simulated_banner, table, wrap
 from .predictions_tab import current_ensemble
 from .state import AppState
 
@@ -14,16 +14,31 @@ CLUSTER_COLUMNS = ["cluster", "n_members", "n_giants", "n_rgb", "age", "age_spre
                    "truth_age", "age_minus_truth", "lit_age", "lit_low", "lit_high", "lit_reference", "paper_age"]
 
 NICE = {"n_members": "members", "n_giants": "giants", "n_rgb": "RGB used", "age": "age (Gyr)",
-        "age_spread": "spread", "age_p16": "p16", "age_p84": "p84", "truth_age": "truth",
-        "age_minus_truth": "age - truth", "lit_age": "paper lit.", "lit_low": "lit. low", "lit_high": "lit. high",
-        "lit_reference": "reference", "paper_age": "paper DenseNet"}
+        "age_spread": "spread (Gyr)", "age_p16": "p16 (Gyr)", "age_p84": "p84 (Gyr)", "truth_age": "truth (Gyr)",
+        "age_minus_truth": "age - truth (Gyr)", "lit_age": "paper lit. (Gyr)", "lit_low": "lit. low (Gyr)",
+        "lit_high": "lit. high (Gyr)", "lit_reference": "reference", "paper_age": "paper DenseNet (Gyr)"}
 
 
 def _float_formatters(df):
     return {c: {"type": "money", "precision": 2, "thousand": False} for c in df.columns if df[c].dtype.kind == "f"}
 
 
+class ClustersTab(pn.viewable.Viewer):
+    """Open-cluster ages with the current age ensemble, baselines beside the paper, the classifier."""
+
+    def __init__(self, state: AppState, **params):
+        super().__init__(**params)
+        self._layout = _build(state)
+
+    def __panel__(self):
+        return self._layout
+
+
 def build(state: AppState) -> pn.viewable.Viewable:
+    return ClustersTab(state)
+
+
+def _build(state: AppState) -> pn.viewable.Viewable:
     @pn.depends(state.param.ensembles)
     def clusters(ensembles):
         ens, origin = current_ensemble(state, "age")
@@ -40,10 +55,10 @@ def build(state: AppState) -> pn.viewable.Viewable:
                              f"Teff < 10,000 K and log g <= 3.5, then {how}; cluster age = median of the "
                              "members' ages, spread = 1.4826 MAD. Literature ages: the paper's Table 1.",
                              sizing_mode="stretch_width"),
-            pn.pane.HoloViews(plots.cluster_ages_plot(res.table, res.stars).opts(width=760, height=380,
-                                                                                 legend_position="right"),
-                              css_classes=["cluster-plot"]),
-            table(tab, "cluster-table", formatters=_float_formatters(tab)))
+            pn.pane.HoloViews(plots.cluster_ages_plot(res.table, res.stars).opts(
+                width=None, responsive=True, height=380, min_width=280, legend_position="right"),
+                css_classes=["cluster-plot"], sizing_mode="stretch_width", linked_axes=False),
+            table(tab, "cluster-table", formatters=_float_formatters(tab)), sizing_mode="stretch_width")
 
     def baselines():
         paper = sup.paper_baselines().reset_index()
@@ -60,7 +75,7 @@ def build(state: AppState) -> pn.viewable.Viewable:
                      table(ours, "baseline-table", formatters=_float_formatters(ours))]
         objs += [pn.pane.Markdown("Paper (Li, Bu et al. 2022, Table 2), on its LAMOST-Kepler split:"),
                  table(paper, "paper-baseline-table", formatters=_float_formatters(paper))]
-        return pn.Column(*objs)
+        return pn.Column(*objs, sizing_mode="stretch_width", min_width=260, styles={"flex": "1 1 480px"})
 
     def classifier():
         clf = sup.shipped_classifier()
@@ -68,13 +83,13 @@ def build(state: AppState) -> pn.viewable.Viewable:
         if clf is None:
             objs.append(pn.pane.Alert("No classifier shipped yet (rgbkit/pretrained/classifier).",
                                       alert_type="info", css_classes=["no-classifier"]))
-            return pn.Column(*objs)
+            return pn.Column(*objs, sizing_mode="stretch_width", min_width=260, styles={"flex": "1 1 480px"})
         df = sup.classifier_table(clf)
         objs += [pn.pane.Markdown(f"{len(clf)}-member averaged classifier; RGB is the class selected. "
                                   "Contamination = RC share among stars called RGB; completeness = share of "
                                   "RGB stars called RGB."),
                  table(df, "classifier-table", formatters=_float_formatters(df))]
-        return pn.Column(*objs)
+        return pn.Column(*objs, sizing_mode="stretch_width", min_width=260, styles={"flex": "1 1 480px"})
 
-    return pn.Column(simulated_banner(), clusters, pn.Row(baselines(), classifier()),
+    return pn.Column(simulated_banner(), pn.panel(clusters, loading_indicator=True), wrap(baselines(), classifier()),
                      name="Clusters & baselines", sizing_mode="stretch_width")

@@ -17,6 +17,8 @@ def table(df, name: str, height: int | None = None, **kw) -> pn.widgets.Tabulato
     kw.setdefault("show_index", False)
     kw.setdefault("disabled", True)
     kw.setdefault("layout", "fit_data_table")
+    kw.setdefault("sizing_mode", "stretch_width")  # wide tables scroll inside their tab, never past it
+    kw.setdefault("max_width", 1400)
     kw["formatters"] = {**default_formatters(df), **kw.get("formatters", {})}
     return pn.widgets.Tabulator(df, height=height, css_classes=[name], **kw)
 
@@ -30,3 +32,31 @@ def default_formatters(df, precision: int = 3) -> dict:
         elif df[c].dtype.kind == "f":
             out[c] = {"type": "money", "precision": precision, "thousand": False}
     return out
+
+
+def notify(kind: str, message: str, duration: int = 6000) -> None:
+    """A toast in this session (``kind``: success, info, warning, error); errors stay until closed."""
+    notes = pn.state.notifications
+    if notes is None:  # no page (warm-up run, a script): nothing to show it on
+        return
+    getattr(notes, kind)(message, duration=0 if kind == "error" else duration)
+
+
+def wrap(*objs, **kw) -> pn.FlexBox:
+    """Side by side while they fit, one under the other when the window is narrow."""
+    kw.setdefault("sizing_mode", "stretch_width")
+    kw.setdefault("gap", "12px")
+    return pn.FlexBox(*objs, flex_wrap="wrap", **kw)
+
+
+def on_session_end(callback) -> None:
+    """Run ``callback()`` when this browser session ends (its page closed); no-op outside a session."""
+    try:
+        pn.state.on_session_destroyed(lambda _ctx: callback())
+    except Exception:  # no session (the --warm run, tests building tabs in Python)
+        pass
+
+
+def with_help(widget, text: str) -> pn.Row:
+    """A widget with a (?) tooltip beside it, for widgets without a ``description`` of their own."""
+    return pn.Row(widget, pn.widgets.TooltipIcon(value=text, margin=(25, 0, 0, 0)), sizing_mode="stretch_width")

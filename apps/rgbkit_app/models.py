@@ -55,14 +55,45 @@ def shipped_ensemble(target: str):
     return load_ensemble(folder) if (folder / "card.json").is_file() else None
 
 
+MAX_NAME = 64
+"""Longest folder name the dashboard saves under (file systems stop at 255 bytes; people read 64)."""
+
+
+def safe_name(name: str) -> str:
+    """The folder name a save would use: letters, digits, ``-_.`` kept, anything else ``_``."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name.strip()).strip("._")
+
+
 def save_ensemble(ens, name: str) -> Path:
-    """Save a trained ensemble under :func:`models_dir` (a plain folder name, no paths)."""
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name).strip("._") or "ensemble"
+    """Save a trained ensemble under :func:`models_dir` as ``safe_name(name)`` (a plain folder, no paths).
+
+    ValueError for an empty or too long name, FileExistsError for a taken one.
+    """
+    safe = safe_name(name)
+    if not safe:
+        raise ValueError(f"{name!r} has no letters or digits to name a folder with")
+    if len(safe) > MAX_NAME:
+        raise ValueError(f"the name is {len(safe)} characters long; at most {MAX_NAME} are allowed")
     if getattr(ens, "extra_files", None):  # trained on the user's own files: keep its training table
         from rgbkit.train_labelled import save_trained
 
         return save_trained(ens, models_dir() / safe)
     return ens.save(models_dir() / safe)
+
+
+def ensemble_zip(ens) -> bytes:
+    """A trained ensemble's folder (card, safetensors weights, histories) as zip bytes, for a download."""
+    import io
+    import tempfile
+    import zipfile
+
+    buf = io.BytesIO()
+    with tempfile.TemporaryDirectory(prefix="rgbkit-zip-") as tmp:
+        folder = ens.save(Path(tmp) / f"rgbkit-{ens.target}-ensemble")
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+            for f in sorted(folder.rglob("*")):
+                z.write(f, f.relative_to(folder.parent))
+    return buf.getvalue()
 
 
 def _predict_demo(ens, split: str):
@@ -204,3 +235,14 @@ def warm_up_in_background() -> None:
                 predict_demo(ens)
 
     threading.Thread(target=work, name="rgbkit-warm-up", daemon=True).start()
+
+
+def star_estimate(spec, age=None, mass=None, classifier=None) -> dict:
+    """What the models say about one spectrum: one row of :func:`rgbkit.catalog.score_spectra` as a dict.
+
+    The catalog's one scoring path (preprocessing, label fit, P(RGB), age and
+    mass with their spreads, the out-of-domain verdict and reasons).
+    """
+    from rgbkit.catalog import score_spectra
+
+    return score_spectra([spec], age=age, mass=mass, classifier=classifier).iloc[0].to_dict()

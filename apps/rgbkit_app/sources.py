@@ -71,11 +71,11 @@ def demo_star_options(split: str = "validation") -> dict[str, str]:
 
 
 def real_file_options() -> dict[str, str]:
-    """``{label: key}`` of the real LAMOST files, labelled by release folder and name."""
-    out = {}
-    for p in real_spectra_files():
-        out[f"{p.parent.name}/{p.name}"] = f"{FILE_PREFIX}{p}"
-    return out
+    """``{label: key}`` of the real LAMOST example spectra shipped in the package (:mod:`rgbkit.examples`),
+    labelled by release, name and what each is; keys name files under the examples folder, never a server path."""
+    from rgbkit.examples import example_table
+
+    return {f"{r.file} · {r.what}": f"{FILE_PREFIX}{r.file}" for r in example_table().itertuples()}
 
 
 def is_demo_key(key: str) -> bool:
@@ -92,7 +92,13 @@ def load_star(key: str) -> Spectrum:
             raise KeyError(f"no demo star with obsid {key[len(DEMO_PREFIX):]}")
         return demo().spectra(rows[0])[0]
     if key.startswith(FILE_PREFIX):
-        return read_lamost(key[len(FILE_PREFIX):])
+        from rgbkit.examples import EXAMPLES_DIR
+
+        rel = key[len(FILE_PREFIX):]
+        path = (EXAMPLES_DIR / rel).resolve()
+        if EXAMPLES_DIR.resolve() not in path.parents:  # only the shipped examples, nothing else on the server
+            raise KeyError(f"no shipped example {rel!r}")
+        return read_lamost(path)
     raise KeyError(f"unknown spectrum key {key!r}")
 
 

@@ -39,7 +39,8 @@ class AppState(param.Parameterized):
                 spec = sup.load_star(self.star_key)
             view = sup.star_view(spec, self.threshold_factor, self.threshold_rule)
         except Exception as e:  # a bad file must not break the session: say why instead
-            self.param.update(error=f"{self.star_key}: {e}")
+            name = self.star_key.split(":", 1)[-1].rsplit("/", 1)[-1]  # a file's name, never the server's path
+            self.param.update(error=f"{name}: {getattr(e, 'reason', None) or e}")
             return
         upd = {"view": view, "error": ""}
         if spec is not self.spectrum:  # header views depend on it: leave them alone on slider moves

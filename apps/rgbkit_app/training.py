@@ -1,11 +1,46 @@
 """Training an ensemble in a background thread, for the Ensembles tab: on the demo data or on a
-labelled set the user matched from their own files (:mod:`rgbkit.labelled`)."""
+labelled set the user matched from their own files (:mod:`rgbkit.labelled`).
+
+A server runs at most :func:`rgbkit.config.max_trainings` runs at once (a
+class on one small machine would otherwise pile them up); a run holds its
+slot from :meth:`TrainingRun.start` until its thread ends.
+"""
 from __future__ import annotations
+
+import threading
 
 import numpy as np
 
+from rgbkit.config import max_trainings
+
 from .models import predict_demo
 from .sources import demo, demo_inputs, demo_split_index
+
+
+class TrainingLimitError(RuntimeError):
+    """The server already runs as many trainings as it allows."""
+
+
+_slots = {"lock": threading.Lock(), "running": 0}  # server-wide count of running trainings
+
+
+def running_trainings() -> int:
+    with _slots["lock"]:
+        return _slots["running"]
+
+
+def _take_slot() -> None:
+    limit = max_trainings()
+    with _slots["lock"]:
+        if _slots["running"] >= limit:
+            raise TrainingLimitError(f"this server already runs {_slots['running']} training(s), its limit "
+                                     f"(RGBKIT_MAX_TRAININGS={limit}); try again when one finishes")
+        _slots["running"] += 1
+
+
+def _free_slot() -> None:
+    with _slots["lock"]:
+        _slots["running"] = max(0, _slots["running"] - 1)
 
 
 class TrainingRun:
@@ -19,8 +54,6 @@ class TrainingRun:
 
     def __init__(self, target: str = "age", n_members: int = 2, epochs: int = 5, n_train: int = 300,
                  n_val: int = 150, size: str = "tiny", seed: int = 0, lr: float = 1e-3, labelled=None):
-        import threading
-
         if target not in ("age", "mass"):
             raise ValueError(f"target must be 'age' or 'mass', not {target!r}")
         if size not in ("tiny", "small"):
@@ -35,15 +68,23 @@ class TrainingRun:
         self.labelled = labelled
         self.ensemble = None
         self.started = None
+        self._abandon = False
 
     def start(self) -> "TrainingRun":
         import time
 
+        _take_slot()  # raises TrainingLimitError when the server is full
         self.started = time.perf_counter()
-        self._thread.start()
+        try:
+            self._thread.start()
+        except BaseException:
+            _free_slot()
+            raise
         return self
 
-    def stop(self) -> None:
+    def stop(self, abandon: bool = False) -> None:
+        """Stop after the current epoch; ``abandon``: nobody will look (the session ended), skip the predictions."""
+        self._abandon = self._abandon or abandon
         self._stop.set()
 
     def join(self, timeout: float | None = None) -> None:
@@ -58,7 +99,17 @@ class TrainingRun:
             self._state.update(member=member, epoch=epoch)
         return self._stop.is_set()
 
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
     def _run(self) -> None:
+        try:
+            self._train()
+        finally:
+            _free_slot()
+
+    def _train(self) -> None:
         from rgbkit.ensemble import Ensemble
         from rgbkit.models.densenet import small_config, tiny_config
         from rgbkit.train import TrainConfig
@@ -79,7 +130,8 @@ class TrainingRun:
                 X_val=prep.X[va], y_val=y[va], seed=self.seed, preprocessing=prep.config,
                 data_name="rgbkit.datasets.load_demo() subset (SIMULATED)",
                 callback=self._callback, progress=False)
-            predict_demo(ens)  # here, off the event loop, so the Predictions tab opens at once
+            if not self._abandon:
+                predict_demo(ens)  # here, off the event loop, so the Predictions tab opens at once
             with self._lock:
                 self.ensemble = ens
                 self._state.update(done=True, stopped=self._stop.is_set())
