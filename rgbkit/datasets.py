@@ -1,5 +1,8 @@
 """Bundled demo datasets. THE DEMO DATA ARE SIMULATED, not observed.
 
+Why ~410 lines in one module: every loader (demo, RGB/RC, clusters, survey,
+Kepler stand-in) shares one cache-and-materialise path and one split rule.
+
 They come from :mod:`rgbkit.simulate` (a physically argued LAMOST-like
 simulator) so that training, the RGB/RC classifier, cluster checks, the
 dashboard and the notebooks run with no download. Numbers obtained on them

@@ -1,5 +1,8 @@
 """A labelled set from your own files: LAMOST spectra plus a label table, matched star by star.
 
+Why ~430 lines in one module: the four match keys, the label checks and the
+match report are one procedure whose report counts every step.
+
 :func:`load_labelled` reads the spectra (a folder, a glob or a list of
 paths), reads the label table (CSV, FITS, VOTable, Parquet, a CDS ``.dat``
 with its ReadMe, an AAS ``.mrt``; see :func:`rgbkit.io.labels.read_labels`),

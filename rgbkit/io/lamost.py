@@ -1,5 +1,8 @@
 """Readers (and a writer) for LAMOST low-resolution spectra.
 
+Why ~420 lines in one module: the three layouts, the plausibility checks both
+read paths share, and the writer (its round trip) must be read side by side.
+
 One small function per published layout, one entry point that picks:
 
 * ``dr1-image``: primary image of 5 rows (flux, ivar, "subcontinuum" of ones,
