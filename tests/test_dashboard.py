@@ -319,6 +319,7 @@ def test_train_live_curves_stop_save_and_use_everywhere(page, server):
     while epochs_done(page) < first + 1 and time.perf_counter() - t0 < 120:
         time.sleep(0.3)
     assert epochs_done(page) > first
+    page.mouse.move(1, 1)  # a hover tooltip left open elsewhere must not cover the button
     page.locator(".stop-button button").first.click()
     status = wait_text(page, ".train-status div", r"Stopped after \d+ epochs", timeout=90)
     rows = wait_rows(page, "epoch-table")  # newest first, 8 per page

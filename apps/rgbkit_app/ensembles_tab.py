@@ -122,15 +122,16 @@ class EnsemblesTab(pn.viewable.Viewer):
             self.own_spectra, with_help(self.own_upload, "Upload the label table (CSV, FITS, VOTable, Parquet, MRT)."),
             self.own_table, wrap(self.own_match, self.own_radius, gap="0px"), self.own_columns,
             wrap(self.own_states, self.own_check, gap="0px"), visible=False, sizing_mode="stretch_width")
+        # no hover tooltip on Start: it would open over the Stop button right after the click
         self.start_button = pn.widgets.Button(name="Start training", button_type="primary", width=165,
-                                              description="Train in the background; it stops if you close the page.",
                                               css_classes=["start-button"])
         self.stop_button = pn.widgets.Button(name="Stop (keep best)", button_type="danger", width=165, disabled=True,
                                              description="Stop after this epoch and keep each member's best weights.",
                                              css_classes=["stop-button"])
         self.progress = pn.indicators.Progress(value=0, max=100, sizing_mode="stretch_width", max_width=380,
                                                bar_color="primary", visible=False, css_classes=["train-progress"])
-        self.status = pn.pane.Markdown("Not started.", css_classes=["train-status"], sizing_mode="stretch_width")
+        self.status = pn.pane.Markdown("Not started. Training runs in the background and stops if you close the page.",
+                                       css_classes=["train-status"], sizing_mode="stretch_width")
         self.save_name = pn.widgets.TextInput(
             name="Save as", placeholder="my-age-ensemble", width=200, css_classes=["save-name"],
             description=f"A folder name: letters, digits, - _ . (others become _), at most {sup.MAX_NAME} characters.")
