@@ -527,8 +527,10 @@ def test_training_stops_when_its_page_closes(browser, server):
 
     page, _ = open_dashboard(browser, server)
     select_tab(page, "Ensembles")
+    wait_text(page, ".train-status div", r"Not started")  # the tab is drawn before we type into it
     set_input(page, ".train-epochs", 450)  # hours if nothing stops it
     set_input(page, ".train-n", 100)
+    page.mouse.move(1, 1)
     page.locator(".start-button button").first.click()
     wait_text(page, ".train-status div", r"Training age: member 1/2")
     mark = server["log"].read_text(errors="replace").count("training thread ended")
