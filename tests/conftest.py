@@ -34,3 +34,14 @@ def real_fits(shared_data) -> list[Path]:
     # The data README says 152; the folder holds 151 (120 DR1, 20 DR5, 1 DR6, 2 DR7, 5 DR9, 3 DR13).
     assert len(files) == 151, len(files)
     return files
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for a module's tests (timing-free, but steadier on a shared 2-core machine)."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

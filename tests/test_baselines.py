@@ -2,7 +2,6 @@
 CV search on the training split only, Table 2 side by side with the paper."""
 import numpy as np
 import pytest
-import torch
 
 from rgbkit.models import baselines as bl
 
@@ -13,12 +12,7 @@ TINY = {  # tiny grids: the real search runs in benchmarks/bench_science.py
 }
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def synthetic(n, seed=0):

@@ -15,12 +15,7 @@ from test_classify import separable
 from test_ensemble import synthetic
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def members(config, n=3, data=None):

@@ -6,7 +6,7 @@ import panel as pn
 from . import support as sup
 from rgbkit import plots
 
-from .common import simulated_banner, table, wrap
+from .common import BuiltTab, simulated_banner, table, wrap
 from .predictions_tab import current_ensemble
 from .state import AppState
 
@@ -23,15 +23,10 @@ def _float_formatters(df):
     return {c: {"type": "money", "precision": 2, "thousand": False} for c in df.columns if df[c].dtype.kind == "f"}
 
 
-class ClustersTab(pn.viewable.Viewer):
+class ClustersTab(BuiltTab):
     """Open-cluster ages with the current age ensemble, baselines beside the paper, the classifier."""
 
-    def __init__(self, state: AppState, **params):
-        super().__init__(**params)
-        self._layout = _build(state)
-
-    def __panel__(self):
-        return self._layout
+    build = staticmethod(lambda state: _build(state))  # _build is defined below
 
 
 def build(state: AppState) -> pn.viewable.Viewable:

@@ -60,3 +60,16 @@ def on_session_end(callback) -> None:
 def with_help(widget, text: str) -> pn.Row:
     """A widget with a (?) tooltip beside it, for widgets without a ``description`` of their own."""
     return pn.Row(widget, pn.widgets.TooltipIcon(value=text, margin=(25, 0, 0, 0)), sizing_mode="stretch_width")
+
+
+class BuiltTab(pn.viewable.Viewer):
+    """A tab whose layout one ``build(state)`` function makes, once per session."""
+
+    build = None  # set by each tab: a function of the session state
+
+    def __init__(self, state, **params):
+        super().__init__(**params)
+        self._layout = type(self).build(state)
+
+    def __panel__(self):
+        return self._layout

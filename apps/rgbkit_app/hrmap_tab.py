@@ -10,7 +10,7 @@ from holoviews import streams
 from . import support as sup
 from rgbkit import plots
 
-from .common import simulated_banner, table, wrap
+from .common import BuiltTab, simulated_banner, table, wrap
 from .predictions_tab import csv_download, current_ensemble, with_units
 from .state import AppState
 
@@ -18,15 +18,10 @@ PAGE = 10
 BINS = (np.arange(4200, 5801, 100), np.arange(1.7, 3.96, 0.1))  # covers the demo giants and subgiants
 
 
-class HRMapTab(pn.viewable.Viewer):
+class HRMapTab(BuiltTab):
     """Teff-log g maps; box-select to list stars, click a star (dot or row) to open its spectrum."""
 
-    def __init__(self, state: AppState, **params):
-        super().__init__(**params)
-        self._layout = _build(state)
-
-    def __panel__(self):
-        return self._layout
+    build = staticmethod(lambda state: _build(state))  # _build is defined below
 
 
 def build(state: AppState) -> pn.viewable.Viewable:

@@ -7,7 +7,7 @@ import panel as pn
 from . import support as sup
 from rgbkit import plots
 
-from .common import simulated_banner, table, wrap
+from .common import BuiltTab, simulated_banner, table, wrap
 from .state import AppState
 
 TARGETS = ("age", "mass")
@@ -65,15 +65,10 @@ def _summary_md(s: dict, origin: str) -> str:
             f"<span class='{t}-cov'>{cov}</span>; members' M2: {mem}%.")
 
 
-class PredictionsTab(pn.viewable.Viewer):
-    """Predicted against labelled age and mass on the demo validation split, with a CSV download."""
+class PredictionsTab(BuiltTab):
+    """Predicted against labelled age and mass on the demo test split, with a CSV download."""
 
-    def __init__(self, state: AppState, **params):
-        super().__init__(**params)
-        self._layout = _build(state)
-
-    def __panel__(self):
-        return self._layout
+    build = staticmethod(lambda state: _build(state))  # _build is defined below
 
 
 def build(state: AppState) -> pn.viewable.Viewable:
