@@ -3,6 +3,7 @@ labelled spectra (a folder on the server + a label table, matched and reported b
 from __future__ import annotations
 
 import sys
+import time
 
 import holoviews as hv
 import pandas as pd
@@ -16,6 +17,7 @@ from .common import notify, on_session_end, simulated_banner, table, with_help, 
 from .state import AppState
 
 POLL_MS = 400
+REDRAW_S = 2.0
 EPOCH_PAGE = 8
 
 
@@ -52,7 +54,7 @@ class EnsemblesTab(pn.viewable.Viewer):
 
     def __init__(self, state: AppState, **params):
         super().__init__(state=state, **params)
-        self.job = {"run": None, "cb": None, "shown": -1, "labelled": None}  # this session's run
+        self.job = {"run": None, "cb": None, "shown": -1, "drawn": 0.0, "labelled": None}  # this session's run
         self.workdir = None
         choices = sup.list_ensembles()
         self.load_select = pn.widgets.Select(
@@ -204,8 +206,11 @@ class EnsemblesTab(pn.viewable.Viewer):
             return
         snap = run.snapshot()
         n_done = sum(len(h.get("epoch", [])) for h in snap["histories"])
-        if n_done != self.job["shown"]:
-            self.job["shown"] = n_done
+        now = time.monotonic()
+        # redraw the curves at most every REDRAW_S: tiny epochs end several times a poll, and redrawing
+        # two plots each poll kept a slow browser too busy to show the status line
+        if n_done != self.job["shown"] and (snap["done"] or now - self.job["drawn"] >= REDRAW_S):
+            self.job["shown"], self.job["drawn"] = n_done, now
             self.curves.objects = [_curves(snap["histories"])]
             self.epoch_table.value = _epoch_rows(snap["histories"])
         self.progress.value = int(round(100 * snap["fraction"]))
@@ -298,7 +303,7 @@ class EnsemblesTab(pn.viewable.Viewer):
             notify("warning", f"Training not started: {e}.")
             return
         _log(f"training started ({run.target}, {run.n_members} x {run.epochs} epochs)")
-        self.job.update(run=run, shown=-1)
+        self.job.update(run=run, shown=-1, drawn=0.0)
         self.start_button.disabled, self.stop_button.disabled = True, False
         self.save_button.disabled = self.download.disabled = True
         self.progress.param.update(value=0, visible=True, bar_color="primary")
