@@ -470,6 +470,40 @@ def test_hr_map_box_select_lists_stars_and_opens_spectrum(page):
     shot(page, "4_hr_click_opens_spectrum")
 
 
+def test_hr_map_dot_click_opens_that_stars_spectrum(page):
+    """A click on a dot (the tap tool) opens the nearest star; the box's exact bounds give pixels -> data."""
+    from rgbkit_app import support as sup
+
+    select_tab(page, "HR maps")
+    canvas = page.locator(".hr-plot canvas").first
+    canvas.wait_for()
+    time.sleep(1.0)
+    box = canvas.bounding_box()
+    x0, y0 = box["x"] + 0.30 * box["width"], box["y"] + 0.30 * box["height"]
+    x1, y1 = box["x"] + 0.70 * box["width"], box["y"] + 0.70 * box["height"]
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    page.mouse.move(x1, y1, steps=10)
+    page.mouse.up()
+    wait_text(page, ".hr-selection div", r"\d+ stars in Teff")
+    t0, t1, g0, g1 = [float(v) for v in page.locator(".hr-count").first.get_attribute("data-bounds").split(",")]
+    # both axes are inverted: the box's left edge is its hottest Teff, its top edge its lowest log g
+    stars = sup.stars_in_box(sup.hr_stars(), (t0, t1), (g0, g1)).reset_index(drop=True)
+    assert len(stars) > 5
+    # the star whose nearest neighbour (in the tap's metric: 1000 K ~ 1 dex) is farthest: a pixel off still picks it
+    tt, gg = stars["teff"].to_numpy() / 1000.0, stars["logg"].to_numpy()
+    d = np.hypot(tt[:, None] - tt[None, :], gg[:, None] - gg[None, :])
+    np.fill_diagonal(d, np.inf)
+    star = stars.iloc[int(np.argmax(d.min(axis=1)))]
+    px = x0 + (t1 - star["teff"]) / (t1 - t0) * (x1 - x0)
+    py = y0 + (star["logg"] - g0) / (g1 - g0) * (y1 - y0)
+    page.mouse.click(px, py)
+    wait_text(page, ".header-table table", re.escape(str(star["designation"])))
+    assert header_value(page, "obsid") == str(int(star["obsid"]))
+    assert "SIMULATED" in text(page, ".simulated-note div")
+    shot(page, "4_hr_dot_click_opens_spectrum")
+
+
 # ------------------------------------------------------------------ the shipped ensembles
 def test_shipped_ensembles_card_predictions_and_predicted_hr_map(page):
     from rgbkit_app import support as sup
@@ -550,3 +584,48 @@ def test_training_stops_when_its_page_closes(browser, server):
     assert "session ended: its training stops" in log
     assert log.count("training thread ended: yes") > mark, log[-2000:]
     assert alive(server)
+
+
+def test_a_full_server_refuses_another_training_with_a_message(browser, tmp_path):
+    """RGBKIT_MAX_TRAININGS=1: a second page is told the server is busy, and can start once the first page closes."""
+    port = free_port()
+    log = tmp_path / "panel.log"
+    proc = serve(port, env={"RGBKIT_MODELS_DIR": str(tmp_path / "models"), "RGBKIT_MAX_TRAININGS": "1"},
+                 log_path=log)
+    url = f"http://127.0.0.1:{port}/dashboard"
+    srv = {"url": url, "proc": proc, "log": log}
+    try:
+        wait_http(url, proc, timeout=120)
+        pages = []
+        for _ in range(2):
+            pg, _ = open_dashboard(browser, srv)
+            select_tab(pg, "Ensembles")
+            wait_text(pg, ".train-status div", r"Not started")
+            set_input(pg, ".train-epochs", 450)
+            set_input(pg, ".train-n", 100)
+            pages.append(pg)
+        first, second = pages
+        first.mouse.move(1, 1)
+        first.locator(".start-button button").first.click()
+        wait_text(first, ".train-status div", r"Training age: member 1/2")
+        second.mouse.move(1, 1)
+        second.locator(".start-button button").first.click()
+        msg = wait_text(second, ".train-status div", r"Not started\.\s*The server is busy")
+        assert "RGBKIT_MAX_TRAININGS=1" in msg
+        notification(second, r"Training not started: .*already runs 1 training")
+        shot(second, "2_server_full")
+        first.close()  # frees the slot once its epoch ends
+        t0 = time.perf_counter()
+        while "training thread ended: yes" not in log.read_text(errors="replace"):
+            assert time.perf_counter() - t0 < 120, log.read_text(errors="replace")[-2000:]
+            time.sleep(0.5)
+        second.locator(".start-button button").first.click()
+        wait_text(second, ".train-status div", r"Training age: member 1/2")
+        second.close()
+        assert alive(srv)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except Exception:
+            proc.kill()
