@@ -117,12 +117,22 @@ class SpectraTab(pn.viewable.Viewer):
                                    "uses 0.05. Larger removes more noise, and more of the lines."),
             self.rule,
             sizing_mode="stretch_width", max_width=CONTROLS_W, min_width=260, styles={"flex": f"0 1 {CONTROLS_W}px"})
-        estimate = pn.Column(pn.pane.Markdown("### What the models say", margin=(0, 10)),
-                             pn.panel(self._estimate, loading_indicator=True), sizing_mode="stretch_width",
-                             css_classes=["estimate-area"])
-        main = pn.Column(pn.panel(self._banner), estimate, plot, pn.panel(self._numbers),
-                         wrap(pn.panel(self._header), pn.panel(self._quality)),
+        # panes made once and updated in place: a new pane per star made the browser lay the tab out again
+        self.sim_note = simulated_banner()
+        self.src_note = pn.pane.Alert("", alert_type="info", css_classes=["source-note"], visible=False)
+        self.estimate_md = pn.pane.Markdown("", css_classes=["estimate"], sizing_mode="stretch_width")
+        self.numbers_md = pn.pane.Markdown("", css_classes=["resid-numbers"], sizing_mode="stretch_width")
+        self.header_df = pn.pane.DataFrame(None, index=False, css_classes=["header-table"])
+        self.quality_df = pn.pane.DataFrame(None, index=False, css_classes=["quality-table"])
+        estimate = pn.Column(pn.pane.Markdown("### What the models say", margin=(0, 10)), self.estimate_md,
+                             sizing_mode="stretch_width", css_classes=["estimate-area"])
+        details = wrap(pn.Column("### Header", self.header_df, styles={"flex": "1 1 300px"}, min_width=260),
+                       pn.Column("### Quality flags", self.quality_df, min_width=260,
+                                 styles={"flex": "1 1 360px", "overflow-x": "auto"}))
+        main = pn.Column(self.sim_note, self.src_note, estimate, plot, self.numbers_md, details,
                          sizing_mode="stretch_width", min_width=260, styles={"flex": "1 1 540px"})
+        state.param.watch(self._refresh, ["star_key", "spectrum", "view", "error", "ensembles"])
+        self._refresh()
         self._layout = wrap(controls, main, name="Spectra")
 
     def __panel__(self):
@@ -208,11 +218,24 @@ class SpectraTab(pn.viewable.Viewer):
             return hv.Overlay([])
         return self._parts(view)[1].opts(ylim=(-RESID_LIM, RESID_LIM), height=160)
 
-    @pn.depends("state.spectrum", "state.ensembles")
-    def _estimate(self):
+    def _refresh(self, *events):
+        changed = {e.name for e in events} or {"star_key", "spectrum", "view", "ensembles"}
+        with pn.io.hold():  # one message to the browser for all the panes
+            if "star_key" in changed:
+                self._show_source()
+            if changed & {"spectrum", "ensembles", "error"}:
+                self.estimate_md.object = self._estimate()
+            if changed & {"view", "error"}:
+                self.numbers_md.object = self._numbers()
+            if changed & {"spectrum", "view"}:
+                spec, view = self.state.spectrum, self.state.view
+                self.header_df.object = sup.header_table(spec) if spec is not None else None
+                self.quality_df.object = sup.quality_table(spec, view) if spec is not None and view is not None else None
+
+    def _estimate(self) -> str:
         spec = self.state.spectrum
-        if spec is None:
-            return pn.pane.Markdown("")
+        if spec is None or self.state.error:
+            return ""
         models, origins = {}, {}
         for t in ("age", "mass"):
             models[t], origins[t] = current_ensemble(self.state, t)
@@ -221,59 +244,37 @@ class SpectraTab(pn.viewable.Viewer):
         try:
             est = sup.star_estimate(spec, models["age"], models["mass"], clf)
         except Exception as e:  # the page says why; the session goes on
-            return pn.pane.Alert(f"**The models could not score this spectrum.** {type(e).__name__}: {e}",
-                                 alert_type="danger")
-        truth = sup.demo_labels_for(self.state.star_key)
-        return pn.pane.Markdown(estimate_markdown(est, truth, origins), css_classes=["estimate"],
-                                sizing_mode="stretch_width")
+            return f"**The models could not score this spectrum.** {type(e).__name__}: {e}"
+        return estimate_markdown(est, sup.demo_labels_for(self.state.star_key), origins)
 
-    @pn.depends("state.view", "state.error")
-    def _numbers(self):
+    def _numbers(self) -> str:
         view, error = self.state.view, self.state.error
         if error:
-            return pn.pane.Alert(f"**Cannot show this spectrum.** {error}", alert_type="danger")
+            return f"**Cannot show this spectrum.** {error}"
         if view is None:
-            return pn.pane.Markdown("")
+            return ""
         st = view.stats
         verdict = "usable by the networks" if view.ok else f"dropped by the preprocessing: {view.reason}"
-        return pn.pane.Markdown(
-            f"**Residual (raw - denoised)**: RMS <span class='resid-rms'>{st['residual_rms']:.4f}</span>, "
-            f"max |r| <span class='resid-max'>{st['residual_max']:.4f}</span>; "
-            f"median pipeline noise {st['noise_median']:.4f} (normalised flux units); "
-            f"{st['levels']} Haar levels, threshold {self.state.threshold_factor:.2f} ({self.state.threshold_rule}). "
-            f"Spectrum {verdict}.", css_classes=["resid-numbers"], sizing_mode="stretch_width")
+        return (f"**Residual (raw - denoised)**: RMS <span class='resid-rms'>{st['residual_rms']:.4f}</span>, "
+                f"max |r| <span class='resid-max'>{st['residual_max']:.4f}</span>; "
+                f"median pipeline noise {st['noise_median']:.4f} (normalised flux units); "
+                f"{st['levels']} Haar levels, threshold {self.state.threshold_factor:.2f} ({self.state.threshold_rule}). "
+                f"Spectrum {verdict}.")
 
-    @pn.depends("state.spectrum")
-    def _header(self):
-        spec = self.state.spectrum
-        if spec is None:
-            return pn.pane.Markdown("")
-        return pn.Column("### Header", pn.pane.DataFrame(sup.header_table(spec), index=False,
-                                                         css_classes=["header-table"]),
-                         styles={"flex": "1 1 300px"}, min_width=260)
-
-    @pn.depends("state.spectrum", "state.view")
-    def _quality(self):
-        spec, view = self.state.spectrum, self.state.view
-        if spec is None or view is None:
-            return pn.pane.Markdown("")
-        return pn.Column("### Quality flags", pn.pane.DataFrame(sup.quality_table(spec, view), index=False,
-                                                                css_classes=["quality-table"]),
-                         styles={"flex": "1 1 360px", "overflow-x": "auto"}, min_width=260)
-
-    @pn.depends("state.star_key")
-    def _banner(self):
+    def _show_source(self):
         key = self.state.star_key
         if sup.is_demo_key(key):
             lab = sup.demo_labels_for(key) or {}
             extra = (f"This star's labels: Teff {lab.get('teff', np.nan):.0f} K, logg {lab.get('logg', np.nan):.2f}, "
                      f"age {lab.get('age', np.nan):.2f} Gyr, mass {lab.get('mass', np.nan):.2f} Msun "
                      f"({lab.get('stage', '?')}).")
-            return simulated_banner(extra)
-        if key.startswith(UPLOAD_KEY):
-            return pn.pane.Alert(f"Showing your uploaded file {key[len(UPLOAD_KEY):]}.", alert_type="info",
-                                 css_classes=["source-note"])
-        return pn.pane.Alert("Showing a real LAMOST spectrum.", alert_type="info", css_classes=["source-note"])
+            self.sim_note.param.update(object=simulated_banner(extra).object, visible=True)
+            self.src_note.visible = False
+            return
+        what = (f"Showing your uploaded file {key[len(UPLOAD_KEY):]}." if key.startswith(UPLOAD_KEY)
+                else "Showing a real LAMOST spectrum.")
+        self.src_note.param.update(object=what, visible=True)
+        self.sim_note.visible = False
 
 
 def build(state: AppState) -> pn.viewable.Viewable:
