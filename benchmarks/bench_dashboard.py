@@ -116,8 +116,8 @@ def main() -> int:
         f"{load0[0]:.1f} at the start, {os.getloadavg()[0]:.1f} at the end). Server started and answered HTTP after {start:.1f} s.", "",
         "Session 1 is the first browser session of a fresh server (with `--warm`, the demo data, their network inputs and the "
         "shipped models' predictions load in a warm-up thread started with the server); later sessions hit the "
-        "per-process caches. 'open X' = first switch to a tab (all tabs are rendered with the page); 'back to X' = a later "
-        "switch. Slider step = one arrow-key step of the wavelet threshold until the page shows the new "
+        "per-process caches. 'open X' = first switch to a tab; 'back to X' = a later switch (the tabs are dynamic: only "
+        "the open tab is in the page, so a switch renders the tab it opens). Slider step = one arrow-key step of the wavelet threshold until the page shows the new "
         "residual numbers (denoise + re-plot of 4,096 pixels). Star change = type part of a name in the searchable "
         "picker, click the match, until the header shows the new star (read + denoise + score with the "
         "shipped models + re-plot).", "",

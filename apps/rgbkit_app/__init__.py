@@ -24,7 +24,7 @@ def build(state: AppState | None = None) -> pn.template.FastListTemplate:
 
     state = state or AppState()
     builders = [m.build for m in (spectra_tab, ensembles_tab, predictions_tab, hrmap_tab, clusters_tab)]
-    tabs = pn.Tabs(*[(name, b(state)) for name, b in zip(TABS, builders)], dynamic=False,
+    tabs = pn.Tabs(*[(name, b(state)) for name, b in zip(TABS, builders)], dynamic=True,
                    sizing_mode="stretch_width", css_classes=["main-tabs"], stylesheets=[TABS_CSS])
     tabs.link(state, active="active_tab", bidirectional=True)
     tmpl = pn.template.FastListTemplate(
