@@ -224,6 +224,7 @@ class Classifier(Ensemble):
             raise ValueError(f"a Classifier's target is {TARGET!r}, not {target!r}")
         return TARGET
 
+    _debias_on_fit = False
     _task = ClassificationTask
     _labels = staticmethod(as_labels)
     _train_member = staticmethod(train_classifier_member)

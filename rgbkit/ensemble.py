@@ -229,11 +229,17 @@ class Ensemble:
             **cls._card_tail,
         }
         model = cls._from_results(results, target, card, tc)
+        if calibrate and cls._debias_on_fit:
+            try:  # de-biased estimates for every ensemble trained with a validation split (issue 12)
+                model.calibrate_debias(Xv, yv)
+            except ValueError:  # fewer validation stars than its bins need: no de-biased column
+                pass
         model.evaluate(Xv, yv, calibrate=calibrate)
         return model
 
     # What a subclass (the classifier) changes in fit: the task's pieces.
     _task = RegressionTask
+    _debias_on_fit = True  # regression: fit rgbkit.debias on validation (the classifier has no such thing)
     _labels = staticmethod(_float_targets)
     _train_member = staticmethod(train_member)
     _member_postfix = staticmethod(lambda r: {"M2": f"{r.best_val_m2:.2f}%"})

@@ -10,10 +10,13 @@ from .common import BuiltTab, simulated_banner, table, wrap
 from .predictions_tab import current_ensemble
 from .state import AppState
 
-CLUSTER_COLUMNS = ["cluster", "n_members", "n_giants", "n_rgb", "age", "age_spread", "age_p16", "age_p84",
-                   "truth_age", "age_minus_truth", "lit_age", "lit_low", "lit_high", "lit_reference", "paper_age"]
+CLUSTER_COLUMNS = ["cluster", "n_members", "n_giants", "n_rgb", "age_like", "age_like_lo", "age_like_hi", "truth_age",
+                   "lit_age", "paper_age", "age", "age_spread", "outlier_fraction", "lit_low", "lit_high",
+                   "lit_reference"]
 
-NICE = {"n_members": "members", "n_giants": "giants", "n_rgb": "RGB used", "age": "age (Gyr)",
+NICE = {"n_members": "members", "n_giants": "giants", "n_rgb": "RGB used", "age_like": "age (Gyr, likelihood)",
+        "age_like_lo": "68% low (Gyr)", "age_like_hi": "68% high (Gyr)", "outlier_fraction": "contaminants (fit)",
+        "age": "median rule (Gyr)",
         "age_spread": "spread (Gyr)", "age_p16": "p16 (Gyr)", "age_p84": "p84 (Gyr)", "truth_age": "truth (Gyr)",
         "age_minus_truth": "age - truth (Gyr)", "lit_age": "paper lit. (Gyr)", "lit_low": "lit. low (Gyr)",
         "lit_high": "lit. high (Gyr)", "lit_reference": "reference", "paper_age": "paper DenseNet (Gyr)"}
@@ -47,8 +50,11 @@ def _build(state: AppState) -> pn.viewable.Viewable:
                else "no classifier shipped yet: every giant is kept (red-clump stars included)")
         return pn.Column(
             pn.pane.Markdown(f"### Open clusters (SIMULATED stand-ins)\nAge ensemble {origin}; members with "
-                             f"Teff < 10,000 K and log g <= 3.5, then {how}; cluster age = median of the "
-                             "members' ages, spread = 1.4826 MAD. Literature ages: the paper's Table 1.",
+                             f"Teff < 10,000 K and log g <= 3.5, then {how}. Cluster age: the members' likelihoods "
+                             "combined (rgbkit.clusters: each star's de-biased prediction and spread, a shared "
+                             "error term and a contaminant fraction fitted), with its 68% interval; the paper's "
+                             "median rule (spread = 1.4826 MAD) beside it. Literature ages and the paper's "
+                             "DenseNet ages: its Table 1.",
                              sizing_mode="stretch_width"),
             pn.pane.HoloViews(plots.cluster_ages_plot(res.table, res.stars).opts(
                 width=None, responsive=True, height=380, min_width=280, legend_position="right"),
@@ -58,15 +64,15 @@ def _build(state: AppState) -> pn.viewable.Viewable:
     def baselines():
         paper = sup.paper_baselines().reset_index()
         ours, where = sup.baseline_results()
-        objs = [pn.pane.Markdown("### Baselines (validation M1 / M2)")]
+        objs = [pn.pane.Markdown("### Baselines (test M1 / M2)")]
         if ours is None:
             objs.append(pn.pane.Alert("No baseline run recorded yet (run benchmarks/bench_science.py); "
                                       "the paper's Table 2 is shown.", alert_type="info",
                                       css_classes=["no-baselines"]))
         else:
             ours = ours.reset_index()
-            objs += [pn.pane.Markdown(f"Ours, on the SIMULATED demo split (recorded in `{where}`; paper_* "
-                                      "columns: the paper's numbers):"),
+            objs += [pn.pane.Markdown(f"Ours, on the SIMULATED demo test split (recorded in `{where}`; "
+                                      "paper_* columns: the paper's numbers, on its validation split):"),
                      table(ours, "baseline-table", formatters=_float_formatters(ours))]
         objs += [pn.pane.Markdown("Paper (Li, Bu et al. 2022, Table 2), on its LAMOST-Kepler split:"),
                  table(paper, "paper-baseline-table", formatters=_float_formatters(paper))]
