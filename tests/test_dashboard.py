@@ -539,6 +539,8 @@ def test_shipped_ensembles_card_predictions_and_predicted_hr_map(page):
 
 # ------------------------------------------------------------------ layout, offline, session end
 OVERFLOW_JS = (Path(__file__).parent / "overflow.js").read_text()
+BACKENDS_JS = """() => Bokeh.documents.flatMap(d => Array.from(d._all_models.values()))
+    .filter(m => m.output_backend !== undefined).map(m => m.output_backend)"""
 
 
 @pytest.mark.parametrize("width", [1024, 1400])
@@ -560,6 +562,9 @@ def test_every_tab_fits_its_width_and_no_request_leaves_the_machine(browser, ser
             time.sleep(0.5)  # let Bokeh finish its layout
             res = page.evaluate(OVERFLOW_JS, 1)
             assert res["right"] <= width and not res["offenders"], (name, width, res)
+            # plots on a 2D canvas: emulated WebGL (no GPU) cost seconds per redraw
+            backends = page.evaluate(BACKENDS_JS)
+            assert backends and set(backends) == {"canvas"}, (name, backends)
             shot(page, f"layout_{width}_{name.split()[0].lower()}")
         assert not outside, outside
     finally:
