@@ -183,8 +183,12 @@ def finish(folder: Path) -> None:
             f"mean ({target}, {target}_std): lowest error for one star, but pulled toward the training mean. "
             f"debiased ({target}_debiased, _lo, _hi): median right at every true value, larger scatter: use it "
             f"for populations (maps, distributions, trends). Clusters: rgbkit.clusters.combine_ages.")
-        # the weights are unchanged: rewrite the card only (its sha256 entries still hold)
-        (folder / target / "card.json").write_text(json.dumps(ens.card, indent=2, allow_nan=True))
+        # the weights are unchanged: rewrite the card only, with its own sha256 recomputed
+        from rgbkit.ensemble import CARD_HASH, card_digest
+
+        card = {k: v for k, v in ens.card.items() if k != CARD_HASH}
+        card[CARD_HASH] = card_digest(card)
+        (folder / target / "card.json").write_text(json.dumps(card, indent=2, allow_nan=True))
         Ensemble.load(folder / target, target=target)  # and check it reads back
         t = ens.card["metrics"]["test"]
         print(json.dumps({"target": target, "test_m2": t["m2"], "test_debiased_m2": t["debiased_m2"],
