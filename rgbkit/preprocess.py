@@ -485,7 +485,7 @@ class Preprocessor:
         flux,
         z=None,
         keep_stages: bool = False,
-        chunk_size: int = 64,
+        chunk_size: int = 256,
         n_jobs: int = 1,
         progress: bool = False,
     ) -> PreprocessResult:
@@ -497,10 +497,10 @@ class Preprocessor:
         ``rest_frame`` is on. ``keep_stages`` also returns the resampled,
         normalised and denoised (n, npix) arrays in ``result.stages``.
         Chunks of ``chunk_size`` rows bound memory; ``n_jobs`` threads work on
-        chunks in parallel (NumPy releases the GIL). 64 rows (1 MB per
-        4,096-pixel stage) stay in a core's L2 cache through all steps: about
-        2x faster than 256 rows on a busy 2-core machine
-        (benchmarks/results/speed.md); the numbers do not depend on it.
+        chunks in parallel (NumPy releases the GIL). 256 rows: on a quiet
+        2-core machine, with 2 threads, 30,000-33,000 spectra/s against
+        24,000-29,000 for 64 rows and 26,000 for 1,024 (two interleaved rounds,
+        2026-12-02, benchmarks/results/speed.md); the numbers do not depend on it.
         """
         if isinstance(flux, (list, tuple)) and not isinstance(wavelength, (list, tuple)) and np.ndim(wavelength) == 1:
             wavelength = [wavelength] * len(flux)  # rows may differ in length: check each
