@@ -35,14 +35,13 @@ shared cores, early stopping ended every member between 67 and 87 epochs)::
 
     python tools/train_pretrained.py --members 3 --out /tmp/retrain
 
-A 10-member retrain was started for issue 12 and stopped: with the machine
-shared by six developers (load average 8-13 on 2 cores) one epoch took
-20-67 s instead of ~5 s, i.e. 2-3 h for 10 members per target. Run the
-command above with ``--members 10`` on a quiet machine (or ``--deadline
-HH:MM`` to keep the members finished by then). ``--packed`` trains the ten
-members at once as one grouped network (:mod:`rgbkit.packed_train`); on
-2 cores at load average 12 that ran at ~280 s per epoch for all ten, too slow
-to finish here as well.
+Measured on a quiet 2-core machine (2026-12-02, benchmarks/results/speed.md
+section 7): ``--members 10 --packed`` trained both targets side by side in
+22 min (one thread each, ``--epochs 60 --patience 20``), and age alone in
+22 min with ``--threads 2`` and the default schedule. Those ensembles were
+not shipped: on validation they are level with the three shipped members
+(age 33.08% vs 33.2%, mass 9.37% vs 9.5%) and the catalog falls from ~480
+to ~310 spectra/s with them.
 """
 from __future__ import annotations
 
