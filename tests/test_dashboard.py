@@ -571,6 +571,27 @@ def test_every_tab_fits_its_width_and_no_request_leaves_the_machine(browser, ser
         page.close()
 
 
+def test_phone_width_shows_every_tab_title_and_the_spectrum(browser, server):
+    """390 px (a phone): the tab titles wrap instead of running off-screen, and the spectrum plot is drawn."""
+    page = browser.new_page()
+    page.set_viewport_size({"width": 390, "height": 844})
+    try:
+        page.goto(server["url"])
+        page.locator(".spectrum-plot canvas").first.wait_for(state="visible")
+        heads = page.locator(".main-tabs .bk-tab")
+        assert heads.count() == 5
+        for i in range(5):
+            b = heads.nth(i).bounding_box()
+            assert b is not None and b["x"] >= 0 and b["x"] + b["width"] <= 390 + 1, (i, b)
+        plot = page.locator(".spectrum-plot canvas").first.bounding_box()
+        assert plot["width"] > 200 and plot["x"] + plot["width"] <= 390 + 1, plot
+        select_tab(page, "Clusters & baselines")  # the last tab can be reached
+        page.locator(".paper-baseline-table .tabulator-row").first.wait_for(state="visible")
+        shot(page, "layout_390_phone")
+    finally:
+        page.close()
+
+
 def test_training_stops_when_its_page_closes(browser, server):
     from rgbkit_app import support as sup
 
