@@ -436,20 +436,26 @@ def test_train_on_your_own_labelled_spectra(page, server, tmp_path):
 
 
 # ------------------------------------------------------------------ tab 4: HR map selection -> spectrum
-def test_hr_map_box_select_lists_stars_and_opens_spectrum(page):
-    from rgbkit_app import support as sup
-
+def drag_on_hr_map(page, start, end) -> tuple[float, float, float, float]:
+    """Open the HR maps tab and box-select from ``start`` to ``end`` (fractions of the canvas); return the pixels."""
     select_tab(page, "HR maps")
     canvas = page.locator(".hr-plot canvas").first
     canvas.wait_for()
     time.sleep(1.0)  # let Bokeh lay the plot out before dragging
     box = canvas.bounding_box()
-    x0, y0 = box["x"] + 0.45 * box["width"], box["y"] + 0.35 * box["height"]
-    x1, y1 = box["x"] + 0.55 * box["width"], box["y"] + 0.50 * box["height"]
+    x0, y0 = box["x"] + start[0] * box["width"], box["y"] + start[1] * box["height"]
+    x1, y1 = box["x"] + end[0] * box["width"], box["y"] + end[1] * box["height"]
     page.mouse.move(x0, y0)
     page.mouse.down()
     page.mouse.move(x1, y1, steps=10)
     page.mouse.up()
+    return x0, y0, x1, y1
+
+
+def test_hr_map_box_select_lists_stars_and_opens_spectrum(page):
+    from rgbkit_app import support as sup
+
+    drag_on_hr_map(page, (0.45, 0.35), (0.55, 0.50))
     msg = wait_text(page, ".hr-selection div", r"\d+ stars in Teff")
     m = re.search(r"(\d+) stars in Teff (\d+\.\d+)-(\d+\.\d+) K, log g (\d+\.\d+)-(\d+\.\d+)", msg)
     n, t0, t1, g0, g1 = int(m.group(1)), *map(float, m.groups()[1:])
@@ -479,17 +485,7 @@ def test_hr_map_dot_click_opens_that_stars_spectrum(page):
     """A click on a dot (the tap tool) opens the nearest star; the box's exact bounds give pixels -> data."""
     from rgbkit_app import support as sup
 
-    select_tab(page, "HR maps")
-    canvas = page.locator(".hr-plot canvas").first
-    canvas.wait_for()
-    time.sleep(1.0)
-    box = canvas.bounding_box()
-    x0, y0 = box["x"] + 0.30 * box["width"], box["y"] + 0.30 * box["height"]
-    x1, y1 = box["x"] + 0.70 * box["width"], box["y"] + 0.70 * box["height"]
-    page.mouse.move(x0, y0)
-    page.mouse.down()
-    page.mouse.move(x1, y1, steps=10)
-    page.mouse.up()
+    x0, y0, x1, y1 = drag_on_hr_map(page, (0.30, 0.30), (0.70, 0.70))
     wait_text(page, ".hr-selection div", r"\d+ stars in Teff")
     t0, t1, g0, g1 = [float(v) for v in page.locator(".hr-count").first.get_attribute("data-bounds").split(",")]
     # both axes are inverted: the box's left edge is its hottest Teff, its top edge its lowest log g
