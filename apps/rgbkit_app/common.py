@@ -6,10 +6,14 @@ import panel as pn
 from .sources import SIMULATED_NOTE
 
 
+def simulated_text(extra: str = "") -> str:
+    """The words of the notice every view of demo data carries."""
+    return f"**SIMULATED data.** {SIMULATED_NOTE} {extra}".strip()
+
+
 def simulated_banner(extra: str = "") -> pn.pane.Alert:
     """The notice every view of demo data carries."""
-    return pn.pane.Alert(f"**SIMULATED data.** {SIMULATED_NOTE} {extra}".strip(), alert_type="warning",
-                         css_classes=["simulated-note"], margin=(5, 10))
+    return pn.pane.Alert(simulated_text(extra), alert_type="warning", css_classes=["simulated-note"], margin=(5, 10))
 
 
 def table(df, name: str, height: int | None = None, **kw) -> pn.widgets.Tabulator:

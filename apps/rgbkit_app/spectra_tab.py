@@ -11,7 +11,7 @@ import param
 from . import support as sup
 from rgbkit import plots
 
-from .common import notify, simulated_banner, with_help, wrap
+from .common import notify, simulated_banner, simulated_text, with_help, wrap
 from .predictions_tab import current_ensemble
 from .state import UPLOAD_KEY, AppState
 
@@ -268,7 +268,7 @@ class SpectraTab(pn.viewable.Viewer):
             extra = (f"This star's labels: Teff {lab.get('teff', np.nan):.0f} K, logg {lab.get('logg', np.nan):.2f}, "
                      f"age {lab.get('age', np.nan):.2f} Gyr, mass {lab.get('mass', np.nan):.2f} Msun "
                      f"({lab.get('stage', '?')}).")
-            self.sim_note.param.update(object=simulated_banner(extra).object, visible=True)
+            self.sim_note.param.update(object=simulated_text(extra), visible=True)
             self.src_note.visible = False
             return
         what = (f"Showing your uploaded file {key[len(UPLOAD_KEY):]}." if key.startswith(UPLOAD_KEY)
