@@ -27,6 +27,8 @@ from pathlib import Path
 PACKAGE_DIR = Path(__file__).resolve().parent
 DATA_DIR = PACKAGE_DIR / "data"
 PRETRAINED_DIR = PACKAGE_DIR / "pretrained"
+DEFAULT_EPOCHS = {"age": 450, "mass": 350}
+"""The paper's training length per target (maximum epochs per member)."""
 REPO_ROOT = PACKAGE_DIR.parent
 """The source checkout's root, when running from one (tools and benchmarks only; never needed at run time)."""
 

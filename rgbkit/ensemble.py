@@ -139,6 +139,8 @@ class Ensemble:
         self.device = resolve_device(device)
         self.folder: Path | None = None
         self._stacked = None
+        self.precision = "float32"
+        """Number format of the forward passes: "float32" or "bfloat16" (see :mod:`rgbkit.precision`)."""
 
     def __len__(self) -> int:
         return len(self.members)
@@ -350,7 +352,13 @@ class Ensemble:
         return cached[1]
 
     def _forward_z(self, xb: torch.Tensor, method: str) -> torch.Tensor:
-        """(n_members, batch[, classes]) network outputs for one batch."""
+        """(n_members, batch[, classes]) network outputs for one batch (float32 whatever the precision)."""
+        from .precision import autocast
+
+        with autocast(self.precision, self.device):
+            return self._forward_members(xb, method).float()
+
+    def _forward_members(self, xb: torch.Tensor, method: str) -> torch.Tensor:
         if method == "packed":
             return self.packed_network()(xb)
         if method == "vmap":

@@ -22,3 +22,6 @@ class FileFormatError(RgbkitError, ValueError):
         self.path = str(path)
         self.reason = reason
         super().__init__(f"{self.what + ' ' if self.what else ''}{self.path}: {reason}")
+
+    def __reduce__(self):  # rebuilt from (path, reason) when it crosses a process boundary
+        return type(self), (self.path, self.reason)

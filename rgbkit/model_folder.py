@@ -18,7 +18,6 @@ sit together so that what one writes the other can verify.
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
 from pathlib import Path
 
@@ -26,7 +25,7 @@ import numpy as np
 import torch
 
 from .errors import FileFormatError
-from .io.files import sha256_file
+from .io.files import card_digest as _card_digest, sha256_file
 from .models.densenet import DenseNet1D, DenseNetConfig
 from .train import TargetScaler
 
@@ -187,9 +186,7 @@ def read_folder(folder: str | Path, target: str | None = None):
 
 def card_digest(card: dict) -> str:
     """sha256 of the card's canonical JSON without its own hash entry (keys sorted, no spaces)."""
-    body = {k: v for k, v in card.items() if k != CARD_HASH}
-    text = json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=True, ensure_ascii=True)
-    return hashlib.sha256(text.encode("ascii")).hexdigest()
+    return _card_digest(card, CARD_HASH)
 
 
 def _check_card_hash(folder: Path, card: dict) -> None:

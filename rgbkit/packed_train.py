@@ -35,6 +35,7 @@ import torch
 
 from .models.densenet import DenseNet1D, DenseNetConfig
 from .models.packed import PackedDenseNet1D
+from .precision import autocast, resolve_precision
 from .train import RegressionTask, TrainConfig, TrainResult, check_training_data, resolve_device
 
 __all__ = ["train_members_packed"]
@@ -134,6 +135,7 @@ def train_members_packed(
     sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=tc.epochs, eta_min=tc.lr / 20)
              if tc.lr_schedule == "cosine" else None)
     Xt_d, tt_d = Xt.to(device), tt.to(device)
+    prec = resolve_precision(tc.precision, device)
 
     keys = ("epoch", "train_loss", *task.train_keys, "val_loss", *task.val_keys, "seconds")
     histories = [{k: [] for k in keys} for _ in range(n)]
@@ -157,7 +159,8 @@ def train_members_packed(
             idx = perm[i:i + tc.batch_size]
             if len(idx) < 2:  # BatchNorm needs 2+ samples in training mode
                 continue
-            out = net(Xt_d[idx])  # (N, b[, classes])
+            with autocast(prec, device):
+                out = net(Xt_d[idx]).float()  # (N, b[, classes])
             target = tt_d[idx.T if own_order else idx.expand(n, -1)]  # (N, b)
             loss = per_loss(out.flatten(0, 1), target.flatten()).view(n, -1).mean(1)
             opt.zero_grad(set_to_none=True)
@@ -170,7 +173,8 @@ def train_members_packed(
                     sums[j][k] += v
         if sched is not None:
             sched.step()
-        out_v = _predict_packed(net, Xv, tc.eval_batch_size, device)
+        with autocast(prec, device):
+            out_v = _predict_packed(net, Xv, tc.eval_batch_size, device)
         seconds = time.perf_counter() - te
         improved = []
         for j in range(n):

@@ -31,12 +31,13 @@ import torch
 from torch import nn
 
 from . import metrics
+from .precision import autocast, resolve_precision
 from .models.densenet import DenseNet1D, DenseNetConfig
 
 __all__ = ["TargetScaler", "TrainConfig", "TrainResult", "train_member", "resolve_device", "predict_member",
            "RegressionTask", "FitOutcome", "MemberResult", "fit_network", "train_members", "split_train_val"]
 
-DEFAULT_EPOCHS = {"age": 450, "mass": 350}
+from .config import DEFAULT_EPOCHS  # noqa: E402  (kept importable from here)
 
 
 @dataclass
@@ -101,6 +102,9 @@ class TrainConfig:
     device: str = "auto"
     """"auto" (cuda when available), "cpu", "cuda", ..."""
     eval_batch_size: int = 1024
+    precision: str = "float32"
+    """Number format of forward passes: "float32", "bfloat16" (autocast: ~1.8x faster on CPUs
+    with native bfloat16, weights and optimiser stay float32) or "auto" (:mod:`rgbkit.precision`)."""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -236,6 +240,7 @@ def fit_network(Xt: torch.Tensor, tt: torch.Tensor, Xv: torch.Tensor, tv: torch.
     history: dict[str, list] = {k: [] for k in keys}
     best_score, best_epoch, best_state, best = math.inf, 0, None, {}
     stop_reason, since_best = "max_epochs", 0
+    prec = resolve_precision(tc.precision, device)
     t0 = time.perf_counter()
     bar = tqdm(range(1, tc.epochs + 1), desc=desc, disable=not progress, leave=False)
     for epoch in bar:
@@ -247,7 +252,8 @@ def fit_network(Xt: torch.Tensor, tt: torch.Tensor, Xv: torch.Tensor, tv: torch.
             idx = perm[i:i + tc.batch_size]
             if len(idx) < 2:  # BatchNorm needs 2+ samples in training mode
                 continue
-            out = model(Xt_d[idx])
+            with autocast(prec, device):
+                out = model(Xt_d[idx]).float()
             loss = loss_fn(out, tt_d[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -258,7 +264,8 @@ def fit_network(Xt: torch.Tensor, tt: torch.Tensor, Xv: torch.Tensor, tv: torch.
             count += len(idx)
         if sched is not None:
             sched.step()
-        out_v = _predict_z(model, Xv, tc.eval_batch_size, device)
+        with autocast(prec, device):
+            out_v = _predict_z(model, Xv, tc.eval_batch_size, device)
         row = {"epoch": epoch, "train_loss": total / max(count, 1), **{k: v / max(count, 1) for k, v in sums.items()},
                "val_loss": float(loss_fn(out_v, tv)), **task.val_metrics(out_v), "seconds": time.perf_counter() - te}
         for k in keys:

@@ -302,14 +302,16 @@ def test_fused_members_give_the_same_numbers():
     ens = Ensemble(nets, TargetScaler("log", 1.0, 0.5), "age", card={"spread_scale": 1.3}, device="cpu")
     X = np.random.default_rng(0).random((100, 64, 64), dtype=np.float32)
     ref = ens.predict(X, batch_size=1024, method="loop")  # plain members, one after another
-    # members that pack: the ensemble itself, run as one fused packed network
-    assert fast_model(ens) is ens and ens.packed_network() is not None
-    got = ens.predict(X, batch_size=64)
+    # members that pack: a copy of the ensemble (same members, its own precision) run as one fused packed network
+    fast = fast_model(ens)
+    assert fast is not ens and fast.members is ens.members and fast.precision == ens.precision == "float32"
+    assert fast.packed_network() is ens.packed_network() is not None  # built once, shared
+    got = fast.predict(X, batch_size=64)
     np.testing.assert_allclose(got.mean, ref.mean, rtol=2e-5)
     np.testing.assert_allclose(got.std, ref.std, rtol=1e-3, atol=1e-6)
     assert got.std[0] == pytest.approx(1.3 * got.std_raw[0])
     clf = _tiny("class")
-    assert fast_model(clf) is clf
+    assert fast_model(clf).members is clf.members
     np.testing.assert_allclose(clf.predict(X).p_rgb, clf.predict(X, method="loop").p_rgb, atol=1e-6)
     # members that do not pack (two architectures): a copy with each member fused
     odd = Ensemble([nets[0], DenseNet1D(small_config(growth_rate=6))], TargetScaler("log", 1.0, 0.5), "age",

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 
 import pytest
 
@@ -100,3 +102,27 @@ def test_nothing_readable_is_a_failure(capsys, tmp_path):
     assert not (tmp_path / "p.csv").exists()
     code, out, _ = _run(capsys, "summary", str(tmp_path))
     assert code == 1 and "0 spectra read, 1 refused" in out
+
+
+def test_a_tampered_model_folder_fails_a_pool_catalog_in_one_line(tmp_path, real_fits):
+    """With a process pool the models are loaded in the workers (the command never imports
+    torch); a bad folder still stops the run with one line naming it."""
+    from rgbkit.ensemble import PRETRAINED_DIR
+
+    folder = tmp_path / "age"
+    shutil.copytree(PRETRAINED_DIR / "age", folder)
+    (folder / "card.json").write_text((folder / "card.json").read_text().replace('"target": "age"', '"target": "mass"'))
+    out = tmp_path / "c"
+    cmd = [sys.executable, "-m", "rgbkit.cli", "catalog", *map(str, real_fits[:8]), "-o", str(out),
+           "--workers", "2", "--chunk-size", "2", "--quiet", "--age-model", str(folder)]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(lines) == 1, r.stderr[-800:]
+    assert str(folder) in lines[0] and "changed after it was saved" in lines[0]
+    assert not list((out / "parts").glob("part-*.parquet"))
+
+
+def test_the_command_line_parser_does_not_import_torch():
+    code = "import sys; from rgbkit.cli import build_parser; build_parser(); print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

@@ -99,7 +99,7 @@ def train_one(args) -> None:
     target = args.target
     epochs = args.epochs or {"age": args.epochs_age, "mass": args.epochs_mass}[target]
     tc = TrainConfig(epochs=epochs, batch_size=args.batch_size, lr=args.lr, patience=args.patience,
-                     lr_schedule="cosine", device="cpu")
+                     lr_schedule="cosine", device="cpu", precision=args.precision)
     config = {"small": small_config, "paper": paper_config}[args.arch]()
     ens = Ensemble.fit(Xtr, ltr[target].to_numpy(np.float64), target,
                        n_members=args.members, model_config=config, train_config=tc,
@@ -236,6 +236,8 @@ def main() -> None:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--precision", choices=["auto", "float32", "bfloat16"], default="auto",
+                   help="forward passes in bfloat16 where the CPU has it (auto) or float32")
     p.add_argument("--quiet", action="store_true")
     p.add_argument("--packed", action="store_true",
                    help="train all members at once as one packed network (rgbkit.packed_train)")

@@ -58,7 +58,7 @@ def reference(model, spare: Path, name: str):
 def default_models() -> dict:
     """The shipped age and mass ensembles and RGB/RC classifier, as references (absent ones None)."""
     out = {"age": None, "mass": None, "classifier": None}
-    from ..ensemble import PRETRAINED_DIR
+    from ..config import PRETRAINED_DIR  # not ..ensemble: a pool run's parent never imports torch
 
     for target in ("age", "mass"):
         if (PRETRAINED_DIR / target / "card.json").exists():
@@ -88,25 +88,29 @@ def label_range(model) -> tuple[float, float] | None:
 _FAST: dict = {}
 
 
-def fast_model(model):
-    """The fastest same-numbers form of an ensemble for scoring.
+def fast_model(model, precision: str = "float32"):
+    """The fastest form of an ensemble for scoring, computing in ``precision``.
 
-    ``model`` itself when its members pack into one fused network
+    Its members packed into one fused network
     (:meth:`~rgbkit.ensemble.Ensemble.packed_network`, which ``predict`` then
-    uses), else a copy with each member fused (cached), else ``model``.
+    uses; same numbers to float32 rounding), else each member fused. A
+    shallow copy (cached), so the caller's object keeps its own settings;
+    ``model`` itself when it is not a DenseNet ensemble. ``precision``:
+    "float32" or "bfloat16" (:func:`rgbkit.precision.resolve_precision`).
     """
-    packed = getattr(model, "packed_network", None)
-    if packed is not None and packed() is not None:
-        return model
     members = getattr(model, "members", None)
-    if not members or not all(hasattr(m, "fused") for m in members):
+    if not members or not hasattr(model, "precision"):
         return model
-    key = id(model)
+    key = (id(model), precision)
     if key not in _FAST or _FAST[key][0] is not model:
         import copy
 
+        packed = getattr(model, "packed_network", None)
+        packed = packed is not None and packed() is not None  # built before the copy: shared, not rebuilt
         fast = copy.copy(model)
-        fast.members = [m.fused() for m in members]
-        fast._stacked = None
+        fast.precision = precision
+        if not packed and all(hasattr(m, "fused") for m in members):
+            fast.members = [m.fused() for m in members]
+            fast._stacked = None
         _FAST[key] = (model, fast)
     return _FAST[key][1]

@@ -66,7 +66,8 @@ def _classify(clf, X, n: int, ok: np.ndarray, batch_size: int):
 
 
 def score_spectra(spectra, *, age=None, mass=None, classifier=None, preprocessor=None,
-                  rules: DomainRules | None = None, batch_size: int = 128, fast: bool = True) -> pd.DataFrame:
+                  rules: DomainRules | None = None, batch_size: int = 128, fast: bool = True,
+                  precision: str = "auto") -> pd.DataFrame:
     """Catalog rows for a list of :class:`~rgbkit.spectra.Spectrum` (one row each, same order).
 
     ``age``, ``mass``: objects with ``predict(X) -> .mean, .std[, .std_raw]``
@@ -75,6 +76,9 @@ def score_spectra(spectra, *, age=None, mass=None, classifier=None, preprocessor
     columns are NaN). ``preprocessor`` defaults to the age model card's settings.
     ``fast``: run DenseNet ensembles through :func:`fast_model` (same numbers,
     ~2x faster); ``batch_size`` 128 keeps a batch's activations in the CPU cache.
+    ``precision``: "auto" (bfloat16 on a CPU that computes it natively, ~2x
+    faster networks, ages within ~0.1% of float32; else float32), "float32"
+    or "bfloat16"; see :mod:`rgbkit.precision`. Needs ``fast``.
     """
     from ..preprocess import Preprocessor
 
@@ -105,7 +109,10 @@ def score_spectra(spectra, *, age=None, mass=None, classifier=None, preprocessor
     X = pre.X
     df["domain_bits"] = domain_check(pre.stages["resampled"], X, fit, domain_model(age), rows=ok)
     if fast:
-        age, mass, classifier = (None if m is None else fast_model(m) for m in (age, mass, classifier))
+        from ..precision import resolve_precision
+
+        prec = resolve_precision(precision, getattr(age or mass or classifier, "device", "cpu"))
+        age, mass, classifier = (None if m is None else fast_model(m, prec) for m in (age, mass, classifier))
     p, s = _classify(classifier, X, n, ok, batch_size)
     df["p_rgb"], df["p_rgb_std"] = p, s
     for name, model in (("age", age), ("mass", mass)):
@@ -127,7 +134,8 @@ def _fit_labels(flux, grid, z, rows) -> dict[str, np.ndarray]:
 
 
 def score_files(paths, *, age=None, mass=None, classifier=None, preprocessor=None,
-                rules: DomainRules | None = None, batch_size: int = 128, threads: int | None = None):
+                rules: DomainRules | None = None, batch_size: int = 128, threads: int | None = None,
+                precision: str = "auto"):
     """Read and score files; returns ``(rows, errors)``, one row per path (unreadable ones flagged).
 
     This is what a worker runs on one chunk; models may be :class:`ModelRef`.
@@ -151,7 +159,7 @@ def score_files(paths, *, age=None, mass=None, classifier=None, preprocessor=Non
     for s, p in zip(spectra, [p for p in map(str, paths) if p not in set(bad)]):
         s.meta.path = p  # the key: exactly the input path
     rows = score_spectra(spectra, age=age, mass=mass, classifier=classifier, preprocessor=preprocessor,
-                         rules=rules, batch_size=batch_size)
+                         rules=rules, batch_size=batch_size, precision=precision)
     if bad:
         failed = pd.DataFrame({"file": bad, "read_ok": False,
                                "error": [e["reason"] for e in errors]})

@@ -46,7 +46,7 @@ def cmd_catalog(args) -> int:
                          classifier=_model_arg(args.classifier, "rgbkit.classify.Classifier"),
                          rules=rules, fmt=args.format, chunk_size=args.chunk_size, workers=args.workers,
                          threads=args.threads, dask=args.dask, resume=not args.restart,
-                         progress=not args.quiet)
+                         progress=not args.quiet, precision=args.precision)
     df = read_catalog(path)
     n_err = len(pd.read_csv(Path(args.out) / "errors.csv"))
     print(f"{len(df)} rows -> {path} ({int((~df['ood']).sum())} in domain, {n_err} files with errors: "
@@ -69,7 +69,12 @@ def add_parser(sub) -> None:
     c.add_argument("--chunk-size", type=positive_int, default=512, help="files per part (the unit of resumption)")
     c.add_argument("--workers", type=nonneg_int, default=None, help="local processes (0: this process; default: one per core, up to 8, "
                    f"when there are >= {POOL_MIN_FILES} files per process, else 0)")
-    c.add_argument("--threads", type=positive_int, default=1, help="torch threads per worker")
+    c.add_argument("--threads", type=positive_int, default=None,
+                   help="torch threads per worker process (default 1), or of this process when it scores "
+                        "alone (default: every CPU it may use)")
+    c.add_argument("--precision", choices=("auto", "float32", "bfloat16"), default="auto",
+                   help="networks' number format (auto: bfloat16 on CPUs with native support, ~2x faster, "
+                        "ages within ~0.1%% of float32; float32 elsewhere)")
     c.add_argument("--dask", metavar="SCHEDULER", help="Dask scheduler address, e.g. tcp://host:8786")
     c.add_argument("--restart", action="store_true",
                    help="discard earlier parts and settings instead of resuming (needed to change models or cuts)")

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from pathlib import Path
 
-__all__ = ["FITS_MAGIC", "atomic_write", "sha256_file"]
+__all__ = ["FITS_MAGIC", "atomic_write", "sha256_file", "card_digest"]
 
 FITS_MAGIC = b"SIMPLE  ="
 """The first bytes of every FITS file (a cheap ``identify`` check)."""
@@ -35,3 +36,10 @@ def sha256_file(path, chunk: int = 1 << 20) -> str:
         for block in iter(lambda: fh.read(chunk), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def card_digest(card: dict, hash_key: str = "card_sha256") -> str:
+    """sha256 of a model card's canonical JSON without its own hash entry (keys sorted, no spaces)."""
+    body = {k: v for k, v in card.items() if k != hash_key}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=True, ensure_ascii=True)
+    return hashlib.sha256(text.encode("ascii")).hexdigest()
