@@ -339,43 +339,69 @@ def ten_member_models(folder: Path) -> dict:
     return out
 
 
-def catalog_end_to_end(n_files: int, rounds: int, before_root: str, lines: list[str]) -> None:
-    """``rgbkit catalog`` as users run it (a fresh process, start-up included), today's code against this checkout."""
-    import subprocess
-    import tempfile
-
+def _survey_folder(tmp: Path, n_files: int) -> Path:
+    """A folder of ``n_files`` links to the cached 4,000 simulated DR7 files (each file under several names)."""
     sys.path.insert(0, str(HERE))
     from bench_catalog import survey_files
 
-    files = survey_files(max(n_files, 4000))[:n_files]  # one cached set of 4,000 simulated DR7 files
+    base = survey_files(4000)
+    folder = tmp / f"in{n_files}"
+    folder.mkdir(parents=True, exist_ok=True)
+    for k in range(n_files):
+        src = base[k % len(base)]
+        (folder / f"c{k // len(base)}_{src.name}").symlink_to(src)
+    return folder
+
+
+def catalog_end_to_end(sizes, rounds: int, before_root: str, lines: list[str]) -> None:
+    """``rgbkit catalog`` as users run it (a fresh process, start-up included, default flags):
+    the code at ``before_root`` against this checkout in float32 and with its default precision."""
+    import subprocess
+    import tempfile
+
+    from rgbkit.precision import resolve_precision
+
     tmp = Path(tempfile.mkdtemp(prefix="rgbkit_speed_"))
-    models = ten_member_models(tmp / "models")
-    roots = {"before": before_root, "after": str(HERE.parent)}
-    modes = {"1 process, 2 threads": ["--workers", "0", "--threads", "2"],
-             "2 processes, 1 thread each": ["--workers", "2", "--threads", "1"]}
+    ten = ten_member_models(tmp / "models")
+    model_sets = {"shipped (3 age, 3 mass, 2 classifier members)": [],
+                  "10 members each (shipped weights cycled)": [
+                      "--age-model", str(ten["age"]), "--mass-model", str(ten["mass"]),
+                      "--classifier", str(ten["classifier"])]}
+    variants = {"before": (before_root, []), "after, float32": (str(HERE.parent), ["--precision", "float32"]),
+                "after, default": (str(HERE.parent), [])}
+    folders = {n: _survey_folder(tmp, n) for n in sizes}
+    start = load()
     wall: dict = {}
     for r in range(rounds):
-        for mode, flags in modes.items():
-            for code, root in roots.items():
-                cmd = [sys.executable, "-m", "rgbkit.cli", "catalog", *map(str, files), "-o", str(tmp / "out"),
-                       "--age-model", str(models["age"]), "--mass-model", str(models["mass"]),
-                       "--classifier", str(models["classifier"]), "--restart", "--quiet", *flags]
-                env = {**os.environ, "PYTHONPATH": root}
-                env.pop("RGBKIT_THREADS", None)
-                t = time.perf_counter()
-                subprocess.run(cmd, env=env, check=True, cwd=tmp, capture_output=True)
-                wall.setdefault((mode, code), []).append(time.perf_counter() - t)
-    lines += ["## 6. `rgbkit catalog` end to end (read, preprocess, label fit, classify, age, mass, write)", "",
-              f"The command as users run it (a fresh Python process: start-up and model loading included), "
-              f"{n_files} simulated DR7 files (`bench_catalog.survey_files`), 10-member age, mass and classifier "
-              f"ensembles of the shipped size (small_config; the shipped members' weights cycled), parquet out. "
-              f"'before' = the same command from {before_root} (main), 'after' = this checkout; "
-              f"{rounds} interleaved rounds, median wall. Load average at start: {load()}.", "",
-              "| processes / threads | before (spectra/s) | after (spectra/s) | ratio |", "| --- | ---: | ---: | ---: |"]
-    for mode in modes:
-        b, a = statistics.median(wall[(mode, "before")]), statistics.median(wall[(mode, "after")])
-        lines.append(f"| {mode} | {n_files / b:,.0f} | {n_files / a:,.0f} | {b / a:.2f}x |")
-    lines += ["", f"Load average after: {load()}.", ""]
+        for mname, mflags in model_sets.items():
+            for n, folder in folders.items():
+                for vname, (root, vflags) in variants.items():
+                    cmd = [sys.executable, "-m", "rgbkit.cli", "catalog", str(folder), "-o", str(tmp / "out"),
+                           *mflags, "--restart", "--quiet", *vflags]
+                    env = {**os.environ, "PYTHONPATH": root}
+                    for k in ("RGBKIT_THREADS", "RGBKIT_PRECISION"):
+                        env.pop(k, None)
+                    t = time.perf_counter()
+                    subprocess.run(cmd, env=env, check=True, cwd=tmp, capture_output=True)
+                    wall.setdefault((mname, n, vname), []).append(time.perf_counter() - t)
+                    print(f"  catalog {mname[:12]} {n} {vname}: {wall[(mname, n, vname)][-1]:.2f} s", flush=True)
+    lines += ["## 8. `rgbkit catalog` end to end, default flags (read, preprocess, label fit, classify, age, mass, write)",
+              "",
+              f"The command exactly as users run it (`rgbkit catalog FOLDER -o OUT`, a fresh Python process: "
+              f"start-up and model loading included; its default of one worker process per core from "
+              f"{2000 * 2:,} files on 2 cores), on simulated DR7 files (`bench_catalog.survey_files`: 4,000 files, "
+              f"linked under several names for the larger runs). 'before' = the same command from {before_root}; "
+              f"'after' = this checkout with `--precision float32` and with its default (`auto`: here "
+              f"{resolve_precision('auto')}). {rounds} interleaved rounds, median wall. Load average (1/5/15 min) "
+              f"at start: {start}; at end: {load()}.", "",
+              "| models | files | before (spectra/s) | after, float32 | after, default | default / before |",
+              "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    for mname in model_sets:
+        for n in folders:
+            w = {v: statistics.median(wall[(mname, n, v)]) for v in variants}
+            lines.append(f"| {mname} | {n:,} | {n / w['before']:,.0f} | {n / w['after, float32']:,.0f} | "
+                         f"{n / w['after, default']:,.0f} | {w['before'] / w['after, default']:.2f}x |")
+    lines.append("")
 
 
 def estimate(train_rates: dict, lines: list[str], n_train: int = 2764, n_val: int = 692) -> None:
@@ -406,7 +432,7 @@ def main():
     ap.add_argument("--threads", type=int, default=1,
                     help="torch threads (1: on a busy shared machine 2 threads can run 10x slower)")
     ap.add_argument("--out", default=str(HERE / "results" / "speed.md"))
-    ap.add_argument("--catalog-files", type=int, default=4000)
+    ap.add_argument("--catalog-files", default="4000,16000", help="comma-separated survey sizes")
     ap.add_argument("--before", default="/work/main", help="checkout whose `rgbkit catalog` is 'before'")
     ap.add_argument("--only", help="comma-separated sections: training, variants, inference, preprocessing, "
                                        "catalog, accuracy")
@@ -435,7 +461,7 @@ def main():
         sections = {"training": lambda: training(d, rounds, lines), "variants": lambda: step_variants(rounds, lines),
                     "inference": lambda: inference(d, rounds, lines),
                     "preprocessing": lambda: preprocessing(rounds + 2, lines),
-                    "catalog": lambda: catalog_end_to_end(args.catalog_files, rounds, args.before, lines),
+                    "catalog": lambda: catalog_end_to_end([int(x) for x in args.catalog_files.split(",")], rounds, args.before, lines),
                     "accuracy": lambda: accuracy(d, args.acc_members, args.acc_epochs, lines)}
         for name in args.only.split(","):
             sections[name]()
@@ -453,7 +479,7 @@ def main():
     estimate(tr, lines)
     show()
     if not args.quick:
-        catalog_end_to_end(args.catalog_files, rounds, args.before, lines)
+        catalog_end_to_end([int(x) for x in args.catalog_files.split(",")], rounds, args.before, lines)
         show()
         accuracy(d, args.acc_members, args.acc_epochs, lines)
     lines.append(f"Benchmark wall time {(time.perf_counter() - t0) / 60:.1f} min; load average at end {load()}.")

@@ -99,10 +99,15 @@ def cluster_section(models) -> tuple[list[str], dict]:
     pre = Preprocessor().run(c.wavelength, c.flux)
     lab = c.labels.iloc[np.flatnonzero(pre.ok)].reset_index(drop=True)
     X = pre.X[pre.ok]
+    from rgbkit.simulate import C_KMS
+
     clf = load_pretrained_classifier(device="cpu")
+    rv = c.z[pre.ok] * C_KMS  # the velocity each file's header gives (z x c)
     lines, res = [], {}
-    for how, kw in (("classifier (the paper's pipeline)", {"classifier": clf}),
-                    ("true RGB stars (selection perfect)", {"rgb": (lab["stage"] == "RGB").to_numpy()})):
+    for how, kw in (("the classifier and the radial-velocity cut (rgbkit's pipeline)", {"classifier": clf, "rv": rv}),
+                    ("the classifier alone (the paper's steps, no membership cut)", {"classifier": clf}),
+                    ("true RGB members (selection perfect)",
+                     {"rgb": ((lab["stage"] == "RGB") & lab["member"]).to_numpy()})):
         out = clusters.cluster_ages(X, lab["teff"], lab["logg"], lab["stands_for"], models["age"],
                                     truth_age=lab["cluster_age"], **kw)
         t = out.table
@@ -127,7 +132,8 @@ def cluster_section(models) -> tuple[list[str], dict]:
     p_rgb = clf.predict(X).p_rgb
     rows = []
     for name in dict.fromkeys(lab["stands_for"]):
-        sel = ((lab["stands_for"] == name) & clusters.select_giants(lab["teff"], lab["logg"])).to_numpy()
+        sel = ((lab["stands_for"] == name) & clusters.select_giants(lab["teff"], lab["logg"])).to_numpy().copy()
+        sel &= clusters.rv_members(rv, lab["stands_for"])
         truth = float(lab["cluster_age"][sel].iloc[0])
         r = clusters.combine_ages(p.mean[sel], p.std_raw[sel], models["age"].debias, prior=p_rgb[sel])
         rows.append({"cluster": name, "truth (Gyr)": truth, "giants": int(sel.sum()), "likelihood": r["age"],
@@ -135,7 +141,8 @@ def cluster_section(models) -> tuple[list[str], dict]:
                      "covers truth": bool(r["lo"] <= truth <= r["hi"])})
     df = pd.DataFrame(rows)
     res["all giants, P(RGB) as prior"] = df.to_dict(orient="records")
-    lines += ["All giants, the classifier's P(RGB) as each star's prior weight (no cut):", "", _md(df), ""]
+    lines += ["Giants passing the radial-velocity cut, the classifier's P(RGB) as each star's prior weight "
+              "(no P(RGB) cut):", "", _md(df), ""]
     return lines, res
 
 

@@ -44,6 +44,10 @@ TEFF_MAX = 10_000.0
 LOGG_MAX = 3.5
 """Members must have log g <= this (dex), paper Section 5.2."""
 MAD_TO_SIGMA = 1.4826
+RV_FLOOR = 3.0
+"""Smallest radial-velocity spread (km/s) assumed for a cluster's members (LAMOST LRS: a few km/s)."""
+RV_SIGMA = 3.0
+"""Radial-velocity members lie within this many spreads of their cluster's median velocity."""
 """1 / Phi^-1(3/4): the median absolute deviation times this is sigma for a Gaussian."""
 
 PAPER_TABLE1 = {
@@ -122,6 +126,28 @@ def select_giants(teff, logg, teff_max: float = TEFF_MAX, logg_max: float = LOGG
         raise ValueError(f"teff and logg lengths differ: {t.shape} vs {g.shape}")
     with np.errstate(invalid="ignore"):
         return (t < teff_max) & (g <= logg_max)
+
+
+def rv_members(rv, cluster, n_sigma: float = RV_SIGMA, floor: float = RV_FLOOR) -> np.ndarray:
+    """Stars whose radial velocity fits their cluster's: within ``n_sigma`` spreads of its median.
+
+    Why: a cluster's members move together (a km/s or so of internal motion),
+    field stars seen in the same direction do not (tens of km/s). The spread is
+    1.4826 x the median absolute deviation of the cluster's velocities, at
+    least ``floor`` km/s (the survey's own velocity errors); robust while
+    members are the majority. NaN velocities are kept (no evidence either way).
+    """
+    v = np.asarray(rv, dtype=np.float64).ravel()
+    names = np.asarray(cluster, dtype=object).ravel()
+    keep = np.ones(v.size, dtype=bool)
+    for name in dict.fromkeys(names):
+        sel = (names == name) & np.isfinite(v)
+        if not sel.any():
+            continue
+        centre = np.median(v[sel])
+        spread = max(MAD_TO_SIGMA * float(np.median(np.abs(v[sel] - centre))), floor)
+        keep[sel] = np.abs(v[sel] - centre) <= n_sigma * spread
+    return keep
 
 
 def robust_age(ages) -> dict:
@@ -222,7 +248,7 @@ class ClusterAges:
 
 def cluster_ages(X, teff, logg, cluster, age_model, classifier=None, *, threshold: float = 0.5,
                  rgb=None, truth_age=None, teff_max: float = TEFF_MAX, logg_max: float = LOGG_MAX,
-                 min_stars: int = 1) -> ClusterAges:
+                 min_stars: int = 1, rv=None) -> ClusterAges:
     """Ages of open clusters from their members' spectra, next to truth and literature.
 
     Args:
@@ -236,10 +262,15 @@ def cluster_ages(X, teff, logg, cluster, age_model, classifier=None, *, threshol
         rgb: boolean per star, used when ``classifier`` is None (None: keep all giants).
         truth_age: true age per star (simulated clusters) or None.
         min_stars: clusters with fewer kept stars get NaN ages.
+        rv: radial velocity per star (km/s; LAMOST's ``z`` x c) or None. Given,
+            only stars whose velocity fits their cluster's are kept
+            (:func:`rv_members`): field stars in the cluster's direction are the
+            contaminants that otherwise pull its age (with the shipped models
+            and the simulated fields: M67 +31% without, see benchmarks/results/trust.md).
 
     Returns:
         :class:`ClusterAges` whose ``table`` has per cluster: n_members, n_giants,
-        n_rgb, age (median, Gyr: the paper's rule), age_spread (1.4826 MAD), age_p16, age_p84,
+        n_rv (giants kept by the velocity cut; n_giants without ``rv``), n_rgb, age (median, Gyr: the paper's rule), age_spread (1.4826 MAD), age_p16, age_p84,
         age_like / age_like_lo / age_like_hi (the members' likelihoods combined,
         :func:`combine_ages`, with its 68% interval; NaN when ``age_model`` has
         no ``debias`` relation), outlier_fraction (its contaminant fraction),
@@ -261,6 +292,13 @@ def cluster_ages(X, teff, logg, cluster, age_model, classifier=None, *, threshol
     if len(truth) != n:
         raise ValueError(f"truth_age has {len(truth)} entries for {n} spectra")
     giant = select_giants(teff, logg, teff_max, logg_max)
+    rv_ok = np.ones(n, dtype=bool)
+    if rv is not None:
+        v = np.asarray(rv, dtype=np.float64).ravel()
+        if len(v) != n:
+            raise ValueError(f"rv has {len(v)} entries for {n} spectra")
+        rv_ok = rv_members(v, names)
+    giant_rv = giant & rv_ok
 
     p_rgb = np.full(n, np.nan)
     if classifier is not None:
@@ -274,7 +312,7 @@ def cluster_ages(X, teff, logg, cluster, age_model, classifier=None, *, threshol
             raise ValueError(f"rgb has {len(is_rgb)} entries for {n} spectra")
     else:
         is_rgb = np.ones(n, dtype=bool)
-    used = giant & is_rgb
+    used = giant_rv & is_rgb
 
     age = np.full(n, np.nan)
     age_std = np.full(n, np.nan)
@@ -287,7 +325,7 @@ def cluster_ages(X, teff, logg, cluster, age_model, classifier=None, *, threshol
     relation = getattr(age_model, "debias", None)
     p_member = np.full(n, np.nan)
     stars = pd.DataFrame({"cluster": names, "teff": teff, "logg": logg, "giant": giant, "p_rgb": p_rgb,
-                          "rgb": is_rgb, "used": used, "age": age, "age_std": age_std, "truth_age": truth})
+                          "rgb": is_rgb, "rv_member": rv_ok, "used": used, "age": age, "age_std": age_std, "truth_age": truth})
 
     rows = []
     for name in dict.fromkeys(names):  # first-seen order
@@ -306,6 +344,7 @@ def cluster_ages(X, teff, logg, cluster, age_model, classifier=None, *, threshol
             p_member[rows_c] = like["p_member"]
         rows.append({
             "cluster": name, "n_members": int(sel.sum()), "n_giants": int((sel & giant).sum()),
+            "n_rv": int((sel & giant_rv).sum()),
             "n_rgb": r["n"], "age": r["median"], "age_spread": r["spread"], "age_p16": r["p16"],
             "age_p84": r["p84"], "truth_age": t_med, "age_minus_truth": r["median"] - t_med,
             "age_like": like["age"], "age_like_lo": like["lo"], "age_like_hi": like["hi"],

@@ -104,3 +104,25 @@ def test_cluster_ages_without_classifier_and_errors():
     assert np.isnan(few.table.iloc[0]["age"]) and np.isnan(few.table.iloc[0]["lit_age"])
     with pytest.raises(ValueError, match="teff has 2 entries for 3 spectra"):
         cl.cluster_ages(X, [4800] * 2, [2.5] * 3, ["x"] * 3, AgeFromPixel())
+
+
+def test_radial_velocity_cut_keeps_members_and_drops_the_field():
+    rng = np.random.default_rng(4)
+    names = ["M67"] * 30 + ["NGC 2420"] * 20
+    rv = np.r_[34.0 + rng.normal(0, 1.0, 20), 34.0 + rng.choice([-1, 1], 10) * rng.uniform(12, 80, 10),
+               74.0 + rng.normal(0, 1.0, 15), 74.0 + rng.choice([-1, 1], 5) * rng.uniform(12, 80, 5)]
+    member = np.r_[np.ones(20, bool), np.zeros(10, bool), np.ones(15, bool), np.zeros(5, bool)]
+    keep = cl.rv_members(rv, names)
+    assert (keep == member).all()  # 3 x max(MAD spread, 3 km/s floor) = 9 km/s here
+    assert cl.rv_members([np.nan, 50.0, 51.0], ["x"] * 3).all()  # an unknown velocity is kept
+    # in cluster_ages: the field's young stars no longer pull the cluster's age
+    ages = np.where(member, 4.0 + rng.normal(0, 0.1, 50), 1.0)
+    ages[20:] = np.where(member[20:], 3.3 + rng.normal(0, 0.1, 30), 1.0)
+    X = spectra(list(ages), [0.9] * 50)
+    args = (X, [4800] * 50, [2.6] * 50, names, AgeFromPixel())
+    cut = cl.cluster_ages(*args, rgb=np.ones(50, bool), rv=rv).table.set_index("cluster")
+    mixed = cl.cluster_ages(*args, rgb=np.ones(50, bool)).table.set_index("cluster")
+    assert cut.loc["M67", "n_rv"] == 20 and cut.loc["M67", "n_rgb"] == 20 and mixed.loc["M67", "n_rgb"] == 30
+    assert abs(cut.loc["M67", "age"] - 4.0) < 0.1 and mixed.loc["M67", "age"] < cut.loc["M67", "age"] - 0.05
+    with pytest.raises(ValueError, match="rv has 3 entries"):
+        cl.cluster_ages(*args, rv=rv[:3])

@@ -193,3 +193,29 @@ def test_dashboard_card_table_shows_the_test_split_numbers():
     assert rows["test M2 (chose nothing)"] == f"{t['m2']:.1f}%"
     assert rows["de-biased test M2"] == f"{t['debiased_m2']:.1f}%"
     assert "test M2 (chose nothing)" not in dict(card_table({"metrics": {"val": {}}}).values.tolist())
+
+
+def test_band_follows_the_spread_where_it_tells_and_has_a_floor_where_it_does_not():
+    """A few members' spread is a noisy guess of a star's error: the band must be
+    calibrated for the stars with the smallest spreads too (issue 12, cluster weights)."""
+    rng = np.random.default_rng(7)
+    n = 4000
+    t = np.exp(rng.uniform(np.log(0.8), np.log(13.0), n))
+    mu = np.log(4.5)
+    true_sd = np.hypot(0.25, 0.8 * rng.uniform(0.05, 0.4, n))  # a floor plus a part the spread tracks
+    rs = (true_sd ** 2 - 0.25 ** 2) ** 0.5 / 0.8 * np.exp(0.35 * rng.standard_normal(n))  # reported, noisy
+    pred = np.exp(mu + 0.6 * (np.log(t) - mu) + true_sd * rng.standard_normal(n))
+    rel = debias.fit_forward(t[:2000], pred[:2000], rs[:2000] * pred[:2000])
+    assert 0.15 < rel.sigma_floor < 0.35 and rel.interval_k > 0
+    # on fresh stars, each fifth by spread is covered about 68% of the time (proportional band: not so)
+    tt, p, s = t[2000:], pred[2000:], rs[2000:] * pred[2000:]
+    _, lo, hi = rel.apply(p, s)
+    inside = (tt >= lo) & (tt <= hi)
+    fifth = np.digitize(rs[2000:], np.quantile(rs[2000:], [0.2, 0.4, 0.6, 0.8]))
+    cover = np.array([inside[fifth == i].mean() for i in range(5)])
+    assert np.all((cover > 0.58) & (cover < 0.8)), cover
+    prop = debias.ForwardRelation.from_dict(rel.to_dict() | {"sigma_floor": 0.0})
+    _, lo0, hi0 = prop.apply(p, s)
+    assert ((tt >= lo0) & (tt <= hi0))[fifth == 0].mean() < 0.5  # too narrow where the members agree
+    with pytest.raises(ValueError, match="sigma_floor"):
+        debias.ForwardRelation.from_dict(rel.to_dict() | {"sigma_floor": -1.0})

@@ -20,7 +20,7 @@ import torch
 from rgbkit.classify import Classifier, default_train_config
 from rgbkit.datasets import load_rgb_rc
 from rgbkit.ensemble import PRETRAINED_DIR
-from rgbkit.models.densenet import small_config
+from rgbkit.models.densenet import paper_config, small_config
 from rgbkit.preprocess import Preprocessor
 
 
@@ -49,15 +49,20 @@ def main(argv=None):
     ap.add_argument("--lr-schedule", default="cosine", choices=("constant", "cosine"),
                     help="cosine (default here): steadier short runs; the paper's is constant")
     ap.add_argument("--threads", type=int, default=1, help="1: on a busy 2-core machine 2 threads were 7x slower")
+    ap.add_argument("--packed", action="store_true", help="train all members at once as one network")
+    ap.add_argument("--precision", choices=("auto", "float32", "bfloat16"), default="auto",
+                    help="forward passes in bfloat16 where the CPU has it (auto) or float32")
+    ap.add_argument("--arch", choices=("small", "paper"), default="small")
     ap.add_argument("--out", type=Path, default=PRETRAINED_DIR / "classifier")
     ap.add_argument("--measure", action="store_true", help="time one epoch of one member and exit")
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
     sets, pconf = prepared(a.scale)
     (Xt, yt), (Xv, yv), (Xs, ys) = sets["train"], sets["validation"], sets["test"]
-    mc = small_config()
+    mc = {"small": small_config, "paper": paper_config}[a.arch]()
     tc = default_train_config(epochs=1 if a.measure else a.epochs, patience=a.patience,
-                              batch_size=a.batch_size, lr_schedule=a.lr_schedule, device="cpu")
+                              batch_size=a.batch_size, lr_schedule=a.lr_schedule, device="cpu",
+                              precision=a.precision)
     t0 = time.perf_counter()
 
     def budget(member, epoch, history):
@@ -65,15 +70,16 @@ def main(argv=None):
 
     clf = Classifier.fit(Xt, yt, X_val=Xv, y_val=yv, n_members=a.members, model_config=mc, train_config=tc,
                          preprocessing=pconf, data_name=f"load_rgb_rc(scale={a.scale}) SIMULATED",
-                         callback=None if a.measure else budget)
+                         callback=None if a.measure else budget, packed=a.packed)
     print(f"{len(clf)} member(s) in {time.perf_counter() - t0:.0f} s")
     if a.measure:
         return
     test = clf.evaluate(Xs, ys, name="test")
     val = clf.card["metrics"]["val"]
     clf.card["training"]["protocol_note"] = (
-        f"shipped size: {len(clf)} members, up to {a.epochs} epochs with patience {a.patience}, "
-        f"{a.budget_min} min CPU budget (paper: 10 members x 150 epochs)")
+        f"shipped size: {len(clf)} x {a.arch}_config members{' (packed)' if a.packed else ''}, up to {a.epochs} "
+        f"epochs with patience {a.patience}, {a.budget_min} min CPU budget, precision {a.precision}, "
+        f"load_rgb_rc(scale={a.scale}) (paper: 10 members x 150 epochs)")
     clf.save(a.out, overwrite=True)
     for name, m in (("validation", val), ("test", test)):
         print(f"{name}: contamination {100 * m['contamination']:.1f}%, completeness {100 * m['completeness']:.1f}%, "

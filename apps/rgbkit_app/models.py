@@ -180,12 +180,15 @@ def _clusters_data():
 def _cluster_ages(age_model, classifier):
     from rgbkit.clusters import cluster_ages
 
+    from rgbkit.simulate import C_KMS
+
     d, prep = _clusters_data()
     lab = d.labels
     ok = prep.ok
+    # every star in each cluster's field; the radial-velocity cut and the classifier choose
     return cluster_ages(prep.X[ok], lab["teff"].to_numpy()[ok], lab["logg"].to_numpy()[ok],
                         lab["stands_for"].to_numpy()[ok], age_model, classifier,
-                        truth_age=lab["age_true"].to_numpy()[ok])
+                        truth_age=lab["cluster_age"].to_numpy()[ok], rv=d.z[ok] * C_KMS)
 
 
 @lru_cache(maxsize=4)
