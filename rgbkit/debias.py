@@ -28,7 +28,7 @@ How (fitted on the VALIDATION split only, stored in the model card):
    spread from three members rests on two degrees of freedom, so a star whose
    members happen to agree gets a band far too narrow (on validation, the
    fifth of stars with the smallest spread fell inside ``k s`` 32% of the
-   time, not 68%); with the floor each fifth is covered 65-80%.
+   time, not 68%); with the floor each fifth is covered 64-71% (test: 65-73%).
 
 Dividing the training-label prior out (the other common fix) needs a
 likelihood per star; the ensemble gives a point and a spread, and the

@@ -461,3 +461,21 @@ def test_pool_workers_die_with_a_killed_catalog(real_fits, model_dirs, tmp_path)
     from proc_utils import still_running
 
     assert still_running(kids, 15) == []
+
+
+def test_command_line_pool_forks_and_matches_one_process(real_fits, model_dirs, tmp_path):
+    """`rgbkit catalog` forks its pool from a parent that never imported torch; same rows as one process."""
+    files = [str(p) for p in real_fits[::6]]
+    flags = ["--age-model", str(model_dirs / "age"), "--mass-model", str(model_dirs / "mass"),
+             "--classifier", str(model_dirs / "classifier"), "--precision", "float32", "--quiet"]
+    out = {}
+    for name, extra in (("pool", ["--workers", "2", "--chunk-size", "5"]), ("one", ["--workers", "0"])):
+        cmd = [sys.executable, "-m", "rgbkit.cli", "catalog", *files, "-o", str(tmp_path / name), *extra, *flags]
+        subprocess.run(cmd, check=True, capture_output=True, env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=300)
+        out[name] = read_catalog(tmp_path / name / "catalog.parquet").set_index("file").loc[files]
+    run = json.loads((tmp_path / "pool" / "run.json").read_text())
+    assert run["workers"] == 2 and run["precision"]["asked"] == "float32"
+    a, b = out["pool"], out["one"]
+    np.testing.assert_allclose(a["age"], b["age"], rtol=1e-5)
+    np.testing.assert_allclose(a["p_rgb"], b["p_rgb"], rtol=1e-5, atol=1e-7)
+    assert (a["ood_reason"] == b["ood_reason"]).all() and a["age"].notna().sum() > 5

@@ -387,9 +387,10 @@ def test_train_live_curves_stop_save_and_use_everywhere(page, server):
     # the likelihood age and its interval first (issue 12), the paper's median rule later in the row
     # (a few epochs leave the de-biasing relation too flat to invert: NaN is what the table must then say)
     shown = lambda v: "NaN" if np.isnan(v) else f"{v:.2f}"  # noqa: E731 - Tabulator's money format
-    assert [r[4:7] for r in rows] == [[shown(row[c]) for c in ("age_like", "age_like_lo", "age_like_hi")]
+    assert [int(r[3]) for r in rows] == list(res.table["n_rv"])  # the velocity cut (issue 12)
+    assert [r[5:8] for r in rows] == [[shown(row[c]) for c in ("age_like", "age_like_lo", "age_like_hi")]
                                       for _, row in res.table.iterrows()]
-    assert [r[10] for r in rows] == [f"{a:.2f}" for a in res.table["age"]]
+    assert [r[11] for r in rows] == [f"{a:.2f}" for a in res.table["age"]]
     paper = table_rows(page, "paper-baseline-table")
     assert [r[0] for r in paper] == ["XGB", "RF", "ANN", "DenseNet-BC"] and paper[0][1] == "1.65"
     shot(page, "5_clusters_baselines")

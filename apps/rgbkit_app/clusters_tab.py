@@ -10,11 +10,11 @@ from .common import BuiltTab, simulated_banner, table, wrap
 from .predictions_tab import current_ensemble
 from .state import AppState
 
-CLUSTER_COLUMNS = ["cluster", "n_members", "n_giants", "n_rgb", "age_like", "age_like_lo", "age_like_hi", "truth_age",
+CLUSTER_COLUMNS = ["cluster", "n_members", "n_giants", "n_rv", "n_rgb", "age_like", "age_like_lo", "age_like_hi", "truth_age",
                    "lit_age", "paper_age", "age", "age_spread", "outlier_fraction", "lit_low", "lit_high",
                    "lit_reference"]
 
-NICE = {"n_members": "members", "n_giants": "giants", "n_rgb": "RGB used", "age_like": "age (Gyr, likelihood)",
+NICE = {"n_members": "stars", "n_giants": "giants", "n_rv": "velocity members", "n_rgb": "RGB used", "age_like": "age (Gyr, likelihood)",
         "age_like_lo": "68% low (Gyr)", "age_like_hi": "68% high (Gyr)", "outlier_fraction": "contaminants (fit)",
         "age": "median rule (Gyr)",
         "age_spread": "spread (Gyr)", "age_p16": "p16 (Gyr)", "age_p84": "p84 (Gyr)", "truth_age": "truth (Gyr)",
@@ -49,8 +49,10 @@ def _build(state: AppState) -> pn.viewable.Viewable:
         how = ("the shipped RGB/RC classifier keeps the stars it calls RGB" if clf is not None
                else "no classifier shipped yet: every giant is kept (red-clump stars included)")
         return pn.Column(
-            pn.pane.Markdown(f"### Open clusters (SIMULATED stand-ins)\nAge ensemble {origin}; members with "
-                             f"Teff < 10,000 K and log g <= 3.5, then {how}. Cluster age: the members' likelihoods "
+            pn.pane.Markdown(f"### Open clusters (SIMULATED stand-ins)\nAge ensemble {origin}; every star in each "
+                             "cluster's field (members and field stars), kept when Teff < 10,000 K and log g <= 3.5 "
+                             "and its radial velocity lies within 3 spreads of the cluster's median (membership), "
+                             f"then {how}. Cluster age: the members' likelihoods "
                              "combined (rgbkit.clusters: each star's de-biased prediction and spread, a shared "
                              "error term and a contaminant fraction fitted), with its 68% interval; the paper's "
                              "median rule (spread = 1.4826 MAD) beside it. Literature ages and the paper's "

@@ -202,9 +202,10 @@ def build_catalog(inputs, out, *, age="default", mass="default", classifier="def
     float32), "float32" or "bfloat16" (:mod:`rgbkit.precision`).
     Returns the merged catalog's path.
 
-    The local pool starts its workers with "spawn", so a script that calls
-    this with ``workers > 0`` needs the usual ``if __name__ == "__main__":``
-    guard (notebooks and the ``rgbkit catalog`` command do not). ``threads``: torch
+    The local pool forks its workers on Linux when this process has not
+    imported torch and runs no other thread (the ``rgbkit catalog`` command),
+    else it spawns them, so a script that calls this with ``workers > 0``
+    needs the usual ``if __name__ == "__main__":`` guard (notebooks do not). ``threads``: torch
     threads per pool or Dask worker (default 1), or of this process when it
     scores (default: the CPUs it may use, :func:`rgbkit.models.threads.cpu_budget`).
     """
