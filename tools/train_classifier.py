@@ -3,6 +3,15 @@
     .venv/bin/python tools/train_classifier.py                # writes rgbkit/pretrained/classifier
     .venv/bin/python tools/train_classifier.py --measure      # time one epoch and exit
 
+The shipped classifier (2026-12-02) came from
+
+    .venv/bin/python tools/train_classifier.py --scale 1.0 --members 10 --packed --precision auto \
+        --epochs 60 --patience 15 --threads 2 --budget-min 25 --out /tmp/clf10s1
+
+(12.6 min on 2 cores with bfloat16), of which the first 5 members were kept: the smallest
+ensemble within 0.5% of the best validation log-loss among 2, 3, 5 and 10 members (the card's
+``training.protocol_note`` says so; see benchmarks/results/trust.md).
+
 The paper's protocol is 10 members x 150 epochs (Adam 5e-4, lowest validation
 loss). The shipped model is smaller to fit a ~15-20 minute CPU budget on 2
 shared cores: ``small_config`` networks, fewer members, fewer epochs with
