@@ -37,6 +37,7 @@ from .config import PRETRAINED_DIR
 from .model_folder import (CARD, CARD_HASH, HISTORY, MODEL_FORMAT_VERSION, ModelFormatError, card_digest,
                            library_version, read_folder, write_folder)
 from .models.densenet import DenseNet1D, DenseNetConfig, small_config
+from .precision import resolve_precision
 from .train import (DEFAULT_EPOCHS, RegressionTask, TargetScaler, TrainConfig, resolve_device, split_train_val, train_member,
                     train_members)
 
@@ -221,7 +222,8 @@ class Ensemble:
             **cls._card_head(target, mc, results),
             "training": {**{k: v for k, v in tc.to_dict().items() if k not in cls._card_drop},
                          "loss": cls._task.loss_name, "optimizer": "adam", "selection": cls._task.selection,
-                         "members_packed": bool(packed)},
+                         "members_packed": bool(packed),
+                         "precision_used": resolve_precision(tc.precision, resolve_device(tc.device))},
             "preprocessing": preprocessing,
             "data": {"name": data_name, "sha256": data_hash(Xt, yt), "n_train": int(len(Xt)), "n_val": int(len(Xv)),
                      **cls._data_counts(yt, yv), "val_sha256": data_hash(Xv, yv), "split": split},

@@ -31,8 +31,8 @@ import torch
 from torch import nn
 
 from . import metrics
-from .precision import autocast, resolve_precision
 from .models.densenet import DenseNet1D, DenseNetConfig
+from .precision import autocast, resolve_precision
 
 __all__ = ["TargetScaler", "TrainConfig", "TrainResult", "train_member", "resolve_device", "predict_member",
            "RegressionTask", "FitOutcome", "MemberResult", "fit_network", "train_members", "split_train_val"]

@@ -107,3 +107,17 @@ def test_training_in_bfloat16_learns_like_float32():
     constant = metrics.m2(y, np.full(len(y), np.median(y)))  # the best constant guess, ~41%
     assert best["float32"] < 0.25 * constant and best["bfloat16"] < 0.25 * constant, (best, constant)
     assert best["bfloat16"] < 1.5 * best["float32"], best
+
+
+def test_a_trained_ensemble_card_says_which_precision_was_used():
+    from rgbkit.ensemble import Ensemble
+    from rgbkit.models.densenet import tiny_config
+    from rgbkit.train import TrainConfig
+    from test_train import synthetic
+
+    X, y = synthetic(40, seed=2)
+    for prec in ("float32", "bfloat16"):
+        ens = Ensemble.fit(X[:30], y[:30], "age", X_val=X[30:], y_val=y[30:], n_members=2, packed=True,
+                           model_config=tiny_config(), progress=False, calibrate=False,
+                           train_config=TrainConfig(epochs=1, batch_size=8, device="cpu", precision=prec))
+        assert ens.card["training"]["precision"] == prec and ens.card["training"]["precision_used"] == prec
