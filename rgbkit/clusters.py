@@ -44,11 +44,11 @@ TEFF_MAX = 10_000.0
 LOGG_MAX = 3.5
 """Members must have log g <= this (dex), paper Section 5.2."""
 MAD_TO_SIGMA = 1.4826
+"""1 / Phi^-1(3/4): the median absolute deviation times this is sigma for a Gaussian."""
 RV_FLOOR = 3.0
 """Smallest radial-velocity spread (km/s) assumed for a cluster's members (LAMOST LRS: a few km/s)."""
 RV_SIGMA = 3.0
 """Radial-velocity members lie within this many spreads of their cluster's median velocity."""
-"""1 / Phi^-1(3/4): the median absolute deviation times this is sigma for a Gaussian."""
 
 PAPER_TABLE1 = {
     # cluster: literature age and range (Gyr) as quoted by the paper with its source,
@@ -265,12 +265,13 @@ def cluster_ages(X, teff, logg, cluster, age_model, classifier=None, *, threshol
         rv: radial velocity per star (km/s; LAMOST's ``z`` x c) or None. Given,
             only stars whose velocity fits their cluster's are kept
             (:func:`rv_members`): field stars in the cluster's direction are the
-            contaminants that otherwise pull its age (with the shipped models
-            and the simulated fields: M67 +31% without, see benchmarks/results/trust.md).
+            contaminants that otherwise pull its age (benchmarks/results/trust.md
+            measures it with and without).
 
     Returns:
         :class:`ClusterAges` whose ``table`` has per cluster: n_members, n_giants,
-        n_rv (giants kept by the velocity cut; n_giants without ``rv``), n_rgb, age (median, Gyr: the paper's rule), age_spread (1.4826 MAD), age_p16, age_p84,
+        n_rv (giants kept by the velocity cut; n_giants without ``rv``), n_rgb,
+        age (median, Gyr: the paper's rule), age_spread (1.4826 MAD), age_p16, age_p84,
         age_like / age_like_lo / age_like_hi (the members' likelihoods combined,
         :func:`combine_ages`, with its 68% interval; NaN when ``age_model`` has
         no ``debias`` relation), outlier_fraction (its contaminant fraction),
@@ -325,7 +326,8 @@ def cluster_ages(X, teff, logg, cluster, age_model, classifier=None, *, threshol
     relation = getattr(age_model, "debias", None)
     p_member = np.full(n, np.nan)
     stars = pd.DataFrame({"cluster": names, "teff": teff, "logg": logg, "giant": giant, "p_rgb": p_rgb,
-                          "rgb": is_rgb, "rv_member": rv_ok, "used": used, "age": age, "age_std": age_std, "truth_age": truth})
+                          "rgb": is_rgb, "rv_member": rv_ok, "used": used, "age": age, "age_std": age_std,
+                          "truth_age": truth})
 
     rows = []
     for name in dict.fromkeys(names):  # first-seen order

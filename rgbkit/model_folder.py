@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from .errors import FileFormatError
-from .io.files import card_digest as _card_digest, sha256_file
+from .io.files import CARD_HASH, card_digest, sha256_file
 from .models.densenet import DenseNet1D, DenseNetConfig
 from .train import TargetScaler
 
@@ -36,8 +36,6 @@ MODEL_FORMAT_VERSION = 1
 """Bumped whenever the folder layout or card schema changes incompatibly."""
 CARD = "card.json"
 HISTORY = "history.json"
-CARD_HASH = "card_sha256"
-"""Card entry holding the sha256 of the rest of the card (which lists the files' hashes)."""
 MAX_CARD_BYTES = 1 << 20
 MAX_MEMBERS = 64
 MAX_PARAMETERS = 20_000_000
@@ -182,11 +180,6 @@ def read_folder(folder: str | Path, target: str | None = None):
         except json.JSONDecodeError:
             histories = []
     return members, scaler, card, histories
-
-
-def card_digest(card: dict) -> str:
-    """sha256 of the card's canonical JSON without its own hash entry (keys sorted, no spaces)."""
-    return _card_digest(card, CARD_HASH)
 
 
 def _check_card_hash(folder: Path, card: dict) -> None:

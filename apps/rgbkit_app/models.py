@@ -179,7 +179,6 @@ def _clusters_data():
 
 def _cluster_ages(age_model, classifier):
     from rgbkit.clusters import cluster_ages
-
     from rgbkit.simulate import C_KMS
 
     d, prep = _clusters_data()

@@ -72,7 +72,7 @@ def input_key(path) -> str:
 
 def _model_fingerprint(model):
     """What identifies a model's numbers: its card's sha256 (folder or object), else its type."""
-    from ..io.files import card_digest  # torch-free: a pool run's parent never imports torch
+    from ..io.files import CARD_HASH, card_digest  # torch-free: a pool run's parent never imports torch
 
     if model is None:
         return None
@@ -81,7 +81,7 @@ def _model_fingerprint(model):
             card = json.loads((Path(model.folder) / "card.json").read_text())
         except (OSError, ValueError):
             return {"class": model.cls, "card_sha256": None, "folder": str(model.folder)}
-        return {"class": model.cls, "card_sha256": card.get("card_sha256") or card_digest(card)}
+        return {"class": model.cls, "card_sha256": card.get(CARD_HASH) or card_digest(card)}
     card = getattr(model, "card", None)
     digest = card_digest(card) if isinstance(card, dict) and card else None
     if digest is None and hasattr(model, "members"):  # an unsaved ensemble: its weights decide

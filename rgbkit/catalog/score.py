@@ -111,7 +111,8 @@ def score_spectra(spectra, *, age=None, mass=None, classifier=None, preprocessor
     if fast:
         from ..precision import resolve_precision
 
-        prec = resolve_precision(precision, getattr(age or mass or classifier, "device", "cpu"))
+        first = next((m for m in (age, mass, classifier) if m is not None), None)
+        prec = resolve_precision(precision, getattr(first, "device", "cpu"))
         age, mass, classifier = (None if m is None else fast_model(m, prec) for m in (age, mass, classifier))
     p, s = _classify(classifier, X, n, ok, batch_size)
     df["p_rgb"], df["p_rgb_std"] = p, s

@@ -6,7 +6,7 @@ import json
 import os
 from pathlib import Path
 
-__all__ = ["FITS_MAGIC", "atomic_write", "sha256_file", "card_digest"]
+__all__ = ["FITS_MAGIC", "CARD_HASH", "atomic_write", "sha256_file", "card_digest"]
 
 FITS_MAGIC = b"SIMPLE  ="
 """The first bytes of every FITS file (a cheap ``identify`` check)."""
@@ -38,8 +38,15 @@ def sha256_file(path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def card_digest(card: dict, hash_key: str = "card_sha256") -> str:
-    """sha256 of a model card's canonical JSON without its own hash entry (keys sorted, no spaces)."""
-    body = {k: v for k, v in card.items() if k != hash_key}
+CARD_HASH = "card_sha256"
+"""The model card's entry holding the sha256 of the rest of the card."""
+
+
+def card_digest(card: dict) -> str:
+    """sha256 of a model card's canonical JSON without its own hash entry (keys sorted, no spaces).
+
+    Here (no torch import) so that a catalog run can fingerprint model folders without loading them.
+    """
+    body = {k: v for k, v in card.items() if k != CARD_HASH}
     text = json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=True, ensure_ascii=True)
     return hashlib.sha256(text.encode("ascii")).hexdigest()
