@@ -14,7 +14,7 @@ too, however many members there are (simulated M67: +27%). So rgbkit's
 cluster age (:func:`combine_ages`, columns ``age_like*``) combines the
 members' likelihoods instead: with the age ensemble's forward relation f
 (:mod:`rgbkit.debias`: the median log prediction of stars of true age t, and
-the width of the band around it, both fitted on the validation split), a
+the width of the band around it, both fitted on calibration stars), a
 member's log prediction y_i is drawn from N(f(log tau), sigma_i) if it
 belongs to a cluster of age tau, or from the field's distribution of
 predictions if it is a contaminant (fraction eps, marginalised over 0-0.5).

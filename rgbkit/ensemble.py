@@ -422,7 +422,7 @@ class Ensemble:
         return p
 
     def calibrate_debias(self, X_val: np.ndarray, y_val: np.ndarray, y_err=None, groups=None, **kw):
-        """Fit the de-biasing (:func:`rgbkit.debias.fit_forward`) on the VALIDATION split; stored in the card.
+        """Fit the de-biasing (:func:`rgbkit.debias.fit_forward`) on stars that chose nothing else; stored in the card.
 
         ``y_err``: the labels' uncertainties (corrects for their noise, see
         :func:`~rgbkit.debias.fit_forward`); ``groups``: a kind of star per row

@@ -50,6 +50,16 @@ def test_small_demo_round_trip_and_cache(cache):
     assert "SIMULATED" in repr(d)
 
 
+def test_calibration_set_is_its_own_stars(cache):
+    d = datasets.load_demo(n_rgb=40, n_subgiant=5, progress=False)
+    c = datasets.load_calibration(n_rgb=40, n_subgiant=5, progress=False)
+    assert len(c) == 45 and set(c.labels.split) == {"calibration"}
+    assert (c.labels.stage == "RGB").sum() == 40
+    assert not set(c.labels.obsid) & set(d.labels.obsid)
+    assert not np.allclose(c.labels.age_true.to_numpy()[:10], d.labels.age_true.to_numpy()[:10])
+    assert c.folder != d.folder and c.info["seed"] == datasets.CALIBRATION_SEED_OFFSET
+
+
 def test_dr9_layout_goes_through_the_table_reader(cache):
     d = datasets.load_demo(n_rgb=6, n_subgiant=1, layout="dr9", progress=False)
     s = read_lamost(d.paths[0])
