@@ -236,14 +236,20 @@ def xgb_section(a, bias) -> tuple[list[str], dict]:
         m = fit_baseline("xgb", Xtr, ltr[target].to_numpy())
         pred = m.predict(features(Xte))
         m2x = metrics.m2(lte[target].to_numpy(), pred)
+        m2x_true = metrics.m2(lte[f"{target}_true"].to_numpy(), pred)
         ratio = bias[target]["m2"] / m2x
+        ratio_true = bias[target]["m2_vs_truth"] / m2x_true
         res[target] = {"xgb_m2": m2x, "densenet_m2": bias[target]["m2"], "ratio": ratio,
-                       "fit_seconds": round(time.perf_counter() - t0, 1)}
+                       "xgb_m2_vs_truth": m2x_true, "densenet_m2_vs_truth": bias[target]["m2_vs_truth"],
+                       "ratio_vs_truth": ratio_true, "fit_seconds": round(time.perf_counter() - t0, 1)}
         goal = {"age": 0.55, "mass": 0.45}[target]
         paper = {"age": 0.65, "mass": 0.49}[target]
-        rows.append(f"| {target} | {bias[target]['m2']:.1f} | {m2x:.1f} | {ratio:.2f} | <= {goal} | {paper} |")
-    lines = ["| target | DenseNet M2 (%) | XGBoost M2 (%) | ratio | goal | paper |", "| --- | --- | --- | --- | --- | --- |",
-             *rows, ""]
+        rows.append(f"| {target} | {bias[target]['m2']:.1f} | {m2x:.1f} | {ratio:.2f} | "
+                    f"{bias[target]['m2_vs_truth']:.1f} | {m2x_true:.1f} | {ratio_true:.2f} | <= {goal} | {paper} |")
+    lines = ["| target | DenseNet M2 vs label (%) | XGBoost | ratio | DenseNet M2 vs truth (%) | XGBoost | ratio | goal | "
+             "paper |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |", *rows, "",
+             "Against the labels both models share the labels' own noise (17% for age, 7% for mass in the "
+             "simulator); against the noise-free truth the ratio shows the models themselves.", ""]
     return lines, res
 
 
