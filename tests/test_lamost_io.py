@@ -200,15 +200,53 @@ def test_fast_path_gives_the_same_spectrum_as_astropy(real_fits, monkeypatch, tm
             fell_back.append(buf)
             raise
 
+    table_calls, real_table = [], fastfits.table_first_row
+
+    def spy_table(buf, *a, **k):
+        table_calls.append(1)
+        try:
+            return real_table(buf, *a, **k)
+        except Exception:
+            fell_back.append(buf)
+            raise
+
     monkeypatch.setattr(fastfits, "plain_primary_image", spy)
+    monkeypatch.setattr(fastfits, "table_first_row", spy_table)
     for p in real_fits:
         a, b = read_lamost(p, fast=False), read_lamost(p)
         for k in ("wavelength", "flux", "ivar", "and_mask", "or_mask"):
             assert np.array_equal(getattr(a, k), getattr(b, k)) and getattr(a, k).dtype == getattr(b, k).dtype
         assert str(a.meta.as_row()) == str(b.meta.as_row()) and a.meta.header == b.meta.header
-    # every image file took the fast path; the DR8+ table files (5 DR9, 3 DR13) went straight to astropy
-    assert len(calls) == len(real_fits) - 8 and not fell_back
+    # every image file took the image fast path, the DR8+ table files (5 DR9, 3 DR13) the table one
+    assert len(calls) == len(real_fits) - 8 and len(table_calls) == 8 and not fell_back
     bad = tmp_path / "cut.fits"
     bad.write_bytes(real_fits[0].read_bytes()[:4000])
     with pytest.raises(LamostFormatError, match="cut.fits"):
         read_lamost(bad)
+
+
+def test_table_fast_path_leaves_scaled_columns_to_astropy(shared_data, tmp_path):
+    """A DR8+ COADD table whose FLUX column carries TSCAL/TZERO: astropy applies the scaling, so the
+    hand parser must step aside (and gives the same arrays as astropy when it does not)."""
+    from astropy.io import fits
+
+    src = shared_data / "lamost/dr9/spec-55859-F5902_sp01-001.fits.gz"
+    plain = read_lamost(src)
+    with fits.open(src) as h:
+        primary, tab = h[0].header.copy(), h["COADD"].data
+        for k in ("NAXIS1", "NAXIS2"):
+            primary.remove(k, ignore_missing=True)
+        cols = []
+        for c in h["COADD"].columns:
+            arr = np.array(tab[c.name])
+            if c.name.upper() == "FLUX":
+                cols.append(fits.Column(name=c.name, format=c.format, array=arr,  # stored (arr - 10) / 2
+                                        bscale=2.0, bzero=10.0))
+            else:
+                cols.append(fits.Column(name=c.name, format=c.format, array=arr))
+    out = tmp_path / "scaled.fits"
+    fits.HDUList([fits.PrimaryHDU(header=primary), fits.BinTableHDU.from_columns(cols, name="COADD")]).writeto(out)
+    fast, slow = read_lamost(out), read_lamost(out, fast=False)
+    np.testing.assert_allclose(fast.flux, plain.flux, rtol=1e-6, atol=1e-3)  # the scaling was applied
+    np.testing.assert_array_equal(fast.flux, slow.flux)
+    np.testing.assert_array_equal(fast.wavelength, plain.wavelength)

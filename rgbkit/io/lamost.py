@@ -248,8 +248,8 @@ def read_lamost(path, fast: bool = True) -> Spectrum:
     Angstrom. Raises :class:`LamostFormatError` naming the file and the reason.
     At most :data:`rgbkit.io.bounded.MAX_FILE_BYTES` are read or inflated, and
     every size a header declares is checked before anything is allocated.
-    DR1-DR7 image files are parsed from their bytes (``fast``, about 16x less
-    CPU); anything else, or anything odd, goes through astropy. Both paths
+    Files are parsed from their bytes (``fast``: DR1-DR7 images about 16x,
+    DR8+ tables about 5x less CPU than astropy); anything odd goes through astropy. Both paths
     share the checks before and after, so they refuse the same files for the
     same reasons. ``fast=False`` always uses astropy.
     """
@@ -280,10 +280,17 @@ def read_lamost_bytes(data: bytes, name: str = "upload", fast: bool = True) -> S
 
 def _read_buffer(path: Path, buf: bytes, hdus, fast: bool) -> Spectrum:
     plan = _plan(path, hdus)
-    if fast and plan == "image":
+    if fast:
         try:
-            header, data = fastfits.plain_primary_image(buf)
-            layout, arrays = _read_image(path, SimpleNamespace(data=data, header=header))
+            if plan == "image":
+                header, data = fastfits.plain_primary_image(buf)
+                layout, arrays = _read_image(path, SimpleNamespace(data=data, header=header))
+            else:
+                header, _ = fastfits.primary_header(buf)
+                coadd = next(h for h in hdus if h.name == "COADD")
+                cols = fastfits.table_first_row(buf, coadd.header_start, TABLE_COLUMNS)
+                layout = "dr8-table"
+                arrays = tuple(cols[c] for c in ("WAVELENGTH", "FLUX", "IVAR", "ANDMASK", "ORMASK"))
             meta = _meta(header, layout, path)
         except Exception:  # noqa: BLE001 - astropy below reads it or names the error
             pass
