@@ -43,8 +43,11 @@ def card_value(text: str):
         return float(v.replace("D", "E"))
 
 
-def primary_header(buf: bytes, start: int = 0) -> tuple[dict, int]:
-    """The cards of the header at ``start`` (first occurrence of each key) and its data offset."""
+def primary_header(buf: bytes, start: int = 0, keys=None, prefixes: tuple = ()) -> tuple[dict, int]:
+    """The cards of the header at ``start`` (first occurrence of each key) and its data offset.
+
+    ``keys`` (a set) and ``prefixes``: parse only those cards (typing each value is most of the cost).
+    """
     header, pos = {}, start
     while pos + 2880 <= len(buf):
         block = buf[pos:pos + 2880].decode("ascii")
@@ -56,19 +59,26 @@ def primary_header(buf: bytes, start: int = 0) -> tuple[dict, int]:
                 return header, pos
             if key == "CONTINUE":
                 raise ValueError("long-string cards")
-            if card[8:10] == "= " and key not in header:
+            if card[8:10] == "= " and key not in header and (
+                    keys is None or key in keys or (prefixes and key.startswith(prefixes))):
                 header[key] = card_value(card[10:])
     raise ValueError("no END card")
 
 
-def plain_primary_image(buf: bytes, rows: int = 5) -> tuple[dict, np.ndarray]:
+_IMAGE_KEYS = {"SIMPLE", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "BSCALE", "BZERO"}
+_TABLE_KEYS = {"XTENSION", "NAXIS", "NAXIS1", "NAXIS2", "PCOUNT", "TFIELDS"}
+_TABLE_PREFIXES = ("TFORM", "TTYPE", "TSCAL", "TZERO", "TNULL")
+
+
+def plain_primary_image(buf: bytes, rows: int = 5, keys=None) -> tuple[dict, np.ndarray]:
     """(header, image) of FITS bytes holding only a ``rows`` x N primary image.
 
     ``buf`` is already inflated and bounded (see :mod:`rgbkit.io.bounded`).
+    ``keys``: the header cards wanted besides the image's own (None: all).
     """
     if not buf.startswith(FITS_MAGIC):
         raise ValueError("not FITS")
-    h, pos = primary_header(buf)
+    h, pos = primary_header(buf, keys=None if keys is None else _IMAGE_KEYS | set(keys))
     n1, n2 = h.get("NAXIS1", 0), h.get("NAXIS2", 0)
     dtype = np.dtype(_BITPIX[h["BITPIX"]])
     if not (isinstance(n1, int) and isinstance(n2, int)):
@@ -90,7 +100,7 @@ def table_first_row(buf: bytes, header_start: int, columns) -> dict[str, np.ndar
     Only plain fixed-width numeric columns (TFORM rE, rD, rJ, rI, rK, rB)
     without TSCAL/TZERO/TNULL; any other layout raises ``ValueError``.
     """
-    h, data = primary_header(buf, header_start)
+    h, data = primary_header(buf, header_start, keys=_TABLE_KEYS, prefixes=_TABLE_PREFIXES)
     if str(h.get("XTENSION", "")).strip() != "BINTABLE" or h.get("NAXIS") != 2 or h.get("PCOUNT", 0) != 0:
         raise ValueError("not a plain binary table")
     width, n_rows, n_fields = h.get("NAXIS1"), h.get("NAXIS2"), h.get("TFIELDS")

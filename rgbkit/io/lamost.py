@@ -45,6 +45,12 @@ HEADER_KEEP = (
 )
 
 
+# every card the readers look at (the fast path types only these)
+META_KEYS = frozenset(HEADER_KEEP) | {"OBSID", "DESIG", "RA", "DEC", "CLASS", "SUBCLASS", "Z", "Z_ERR", "DATA_V",
+                                      "TCOMMENT", "EXTEN0", "COEFF0", "COEFF1"} | {
+    f"{p}{b.upper()}" for p in ("SNR", "SN_") for b in BANDS}
+
+
 class LamostFormatError(FileFormatError):
     """A file that is not a readable LAMOST low-resolution spectrum."""
 
@@ -283,10 +289,10 @@ def _read_buffer(path: Path, buf: bytes, hdus, fast: bool) -> Spectrum:
     if fast:
         try:
             if plan == "image":
-                header, data = fastfits.plain_primary_image(buf)
+                header, data = fastfits.plain_primary_image(buf, keys=META_KEYS)
                 layout, arrays = _read_image(path, SimpleNamespace(data=data, header=header))
             else:
-                header, _ = fastfits.primary_header(buf)
+                header, _ = fastfits.primary_header(buf, keys=META_KEYS)
                 coadd = next(h for h in hdus if h.name == "COADD")
                 cols = fastfits.table_first_row(buf, coadd.header_start, TABLE_COLUMNS)
                 layout = "dr8-table"
