@@ -50,11 +50,11 @@ from the noisy ones (a 3-component Gaussian mixture, extreme deconvolution,
 Bovy et al. 2011) and each star gets its posterior mean (regression
 calibration). Why not the linear shrinkage used before (knots moved to
 ``mu + lam (x - mu)``): it assumes a Gaussian population and one noise
-level; on four independent simulated calibration sets of ~4,850 stars
-each, fitted on one and checked on the others, it left the median log
-prediction per true-age bin off by 0.09 rms (+0.11 at 0-2 Gyr, -0.13 at
-10-14), the deconvolution by 0.023 (fitting on the true ages: 0.020);
-benchmarks/results/trust.md, section 1.
+level; on four independent simulated sets of ~4,850 stars each, fitted
+on one and checked on the others, it left the median log prediction per
+true-age bin off by 0.088 rms (+0.13 at 0-2 Gyr, -0.14 at 10-14), the
+deconvolution by 0.030 (fitting on the true ages: 0.024);
+benchmarks/results/debias_calibration.md.
 """
 from __future__ import annotations
 
@@ -97,7 +97,7 @@ class ForwardRelation:
     """Standard deviation of log(pred) over the calibration stars."""
     label_reliability: float = 1.0
     """var(true log label) / var(log label) as deconvolved from the labels' errors (1: not corrected).
-    Cards written before 2026-12-03 used it to move the knots linearly; now the knots sit at the
+    Cards written before 2026-12-02 (evening) used it to move the knots linearly; now the knots sit at the
     stars' expected true labels (:func:`deconvolve`) and this is for information."""
     sigma_floor: float = 0.0
     """``a`` of the band's half-width ``sqrt(a^2 + (interval_k x relative spread)^2)`` (0: proportional)."""
@@ -177,7 +177,7 @@ def _pool_adjacent(y: np.ndarray, w: np.ndarray) -> np.ndarray:
 
 def fit_forward(label, mean, std_raw, label_err=None, n_bins: int | None = None, level: float = ONE_SIGMA,
                 groups=None) -> ForwardRelation:
-    """Fit :class:`ForwardRelation` on a calibration set (the validation split).
+    """Fit :class:`ForwardRelation` on stars that chose nothing else (a calibration set, or the validation split).
 
     Args:
         label: catalog labels (physical units, > 0).
@@ -186,6 +186,8 @@ def fit_forward(label, mean, std_raw, label_err=None, n_bins: int | None = None,
             Given, the relation is corrected for regression dilution: f is
             binned on each star's expected true log label given its noisy one
             (:func:`deconvolve`, :func:`posterior_mean`), not on the label.
+            If any usable star's error is missing (NaN), nothing is corrected
+            and ``method`` says so.
         n_bins: label-quantile bins; None: 8, up to 12 for 4,800+ stars (400 a bin).
         groups: optional group id per star (e.g. [Fe/H] x log g terciles): sets
             ``sys_sigma``, the count-weighted rms of the groups' median residuals.
@@ -217,7 +219,9 @@ def fit_forward(label, mean, std_raw, label_err=None, n_bins: int | None = None,
         rel.sys_sigma = float(np.sqrt(np.average(med ** 2, weights=cnt)))
     if label_err is not None:
         e = np.broadcast_to(np.asarray(label_err, dtype=np.float64).ravel(), t.shape)[ok] / t[ok]
-        if np.isfinite(e).all() and (e > 0).any():
+        if not np.isfinite(e).all():
+            rel.method += "; labels' noise NOT corrected (some label errors missing)"
+        elif (e > 0).any():
             mix = deconvolve(lt, e)
             x, y = _binned_medians(posterior_mean(lt, e, mix), lm, n_bins)
             overall = max(float(np.polyfit(x, y, 1)[0]), MIN_SLOPE)

@@ -275,3 +275,14 @@ def test_shipped_pipeline_recovers_the_simulated_clusters():
     assert np.all(np.abs(t.age_like / t.truth_age - 1) < 0.12), t[["age_like", "truth_age"]]
     # the paper's median of pulled ages misses Berkeley 32 (6 Gyr) by more
     assert abs(t.loc["Berkeley 32", "age"] / 6.0 - 1) > abs(t.loc["Berkeley 32", "age_like"] / 6.0 - 1)
+
+
+def test_missing_label_errors_leave_the_relation_uncorrected_and_say_so():
+    t, label, pred, std_raw = _shrunk(n=800, seed=4, label_noise=0.2)
+    err = 0.2 * label
+    err[7] = np.nan
+    rel = debias.fit_forward(label, pred, std_raw, label_err=err)
+    naive = debias.fit_forward(label, pred, std_raw)
+    assert "NOT corrected" in rel.method and rel.knots_x == naive.knots_x
+    full = debias.fit_forward(label, pred, std_raw, label_err=0.2 * label)
+    assert "deconvolved" in full.method and full.knots_x != naive.knots_x
