@@ -250,3 +250,27 @@ def test_table_fast_path_leaves_scaled_columns_to_astropy(shared_data, tmp_path)
     np.testing.assert_allclose(fast.flux, plain.flux, rtol=1e-6, atol=1e-3)  # the scaling was applied
     np.testing.assert_array_equal(fast.flux, slow.flux)
     np.testing.assert_array_equal(fast.wavelength, plain.wavelength)
+
+
+def test_table_fast_path_skips_text_columns_it_does_not_need(shared_data, tmp_path):
+    from astropy.io import fits
+
+    from rgbkit.io import fastfits
+    from rgbkit.io.bounded import load, walk
+
+    src = shared_data / "lamost/dr9/spec-55859-F5902_sp01-002.fits.gz"
+    with fits.open(src) as h:
+        primary = h[0].header.copy()
+        for k in ("NAXIS1", "NAXIS2"):
+            primary.remove(k, ignore_missing=True)
+        cols = [fits.Column(name="NOTE", format="12A", array=np.array(["hello world!"]))]
+        cols += [fits.Column(name=c.name, format=c.format, array=np.array(h["COADD"].data[c.name])) for c in h["COADD"].columns]
+        cols.append(fits.Column(name="FLAGS", format="5X", array=np.zeros((1, 5), bool)))
+    out = tmp_path / "with_text.fits"
+    fits.HDUList([fits.PrimaryHDU(header=primary), fits.BinTableHDU.from_columns(cols, name="COADD")]).writeto(out)
+    buf = load(out)
+    coadd = next(x for x in walk(buf) if x.name == "COADD")
+    got = fastfits.table_first_row(buf, coadd.header_start, ("FLUX", "WAVELENGTH"))  # no fallback needed
+    ref = read_lamost(src)
+    np.testing.assert_array_equal(got["FLUX"].astype(np.float32), ref.flux)
+    np.testing.assert_array_equal(read_lamost(out).flux, ref.flux)

@@ -91,14 +91,16 @@ def plain_primary_image(buf: bytes, rows: int = 5, keys=None) -> tuple[dict, np.
 
 
 _TFORM = {"B": "u1", "I": ">i2", "J": ">i4", "K": ">i8", "E": ">f4", "D": ">f8"}
+_WIDTH = {"L": 1, "A": 1, "B": 1, "I": 2, "J": 4, "K": 8, "E": 4, "D": 8, "C": 8, "M": 16}  # bytes per element
 
 
 def table_first_row(buf: bytes, header_start: int, columns) -> dict[str, np.ndarray]:
     """The ``columns`` (upper-case TTYPE names) of the first row of the binary table whose header
     starts at ``header_start``, as arrays mapped onto ``buf``.
 
-    Only plain fixed-width numeric columns (TFORM rE, rD, rJ, rI, rK, rB)
-    without TSCAL/TZERO/TNULL; any other layout raises ``ValueError``.
+    The wanted columns must be plain numeric arrays (TFORM rE, rD, rJ, rI,
+    rK, rB) without TSCAL/TZERO/TNULL; other columns may be any fixed-width
+    type. Anything else (a heap, a scaled column) raises ``ValueError``.
     """
     h, data = primary_header(buf, header_start, keys=_TABLE_KEYS, prefixes=_TABLE_PREFIXES)
     if str(h.get("XTENSION", "")).strip() != "BINTABLE" or h.get("NAXIS") != 2 or h.get("PCOUNT", 0) != 0:
@@ -111,14 +113,14 @@ def table_first_row(buf: bytes, header_start: int, columns) -> dict[str, np.ndar
         form = str(h.get(f"TFORM{k}", "")).strip().upper()
         digits = len(form) - len(form.lstrip("0123456789"))
         repeat, code = int(form[:digits] or 1), form[digits:digits + 1]
-        if code not in _TFORM:
+        if code not in _WIDTH and code != "X":
             raise ValueError(f"column {k} has TFORM {form!r}")
         name = str(h.get(f"TTYPE{k}", "")).strip().upper()
         if name in columns:
-            if any(f"{c}{k}" in h for c in ("TSCAL", "TZERO", "TNULL")):
-                raise ValueError(f"column {name} is scaled")
+            if code not in _TFORM or any(f"{c}{k}" in h for c in ("TSCAL", "TZERO", "TNULL")):
+                raise ValueError(f"column {name} is not a plain numeric array")
             where[name] = (offset, repeat, np.dtype(_TFORM[code]))
-        offset += repeat * np.dtype(_TFORM[code]).itemsize
+        offset += (repeat + 7) // 8 if code == "X" else repeat * _WIDTH[code]
     if offset != width or len(buf) < data + width * n_rows:
         raise ValueError("row width or data size does not match the header")
     missing = [c for c in columns if c not in where]
