@@ -189,29 +189,20 @@ def test_specutils_loader(shared_data):
 def test_fast_path_gives_the_same_spectrum_as_astropy(real_fits, monkeypatch, tmp_path):
     from rgbkit.io import fastfits
 
-    fell_back, calls = [], []
-    real = fastfits.plain_primary_image
+    fell_back, calls, table_calls = [], [], []
 
-    def spy(buf, *a, **k):
-        calls.append(1)
-        try:
-            return real(buf, *a, **k)
-        except Exception:
-            fell_back.append(buf)
-            raise
+    def spy(real, count):
+        def wrapped(buf, *a, **k):
+            count.append(1)
+            try:
+                return real(buf, *a, **k)
+            except Exception:
+                fell_back.append(buf)
+                raise
+        return wrapped
 
-    table_calls, real_table = [], fastfits.table_first_row
-
-    def spy_table(buf, *a, **k):
-        table_calls.append(1)
-        try:
-            return real_table(buf, *a, **k)
-        except Exception:
-            fell_back.append(buf)
-            raise
-
-    monkeypatch.setattr(fastfits, "plain_primary_image", spy)
-    monkeypatch.setattr(fastfits, "table_first_row", spy_table)
+    monkeypatch.setattr(fastfits, "plain_primary_image", spy(fastfits.plain_primary_image, calls))
+    monkeypatch.setattr(fastfits, "table_first_row", spy(fastfits.table_first_row, table_calls))
     for p in real_fits:
         a, b = read_lamost(p, fast=False), read_lamost(p)
         for k in ("wavelength", "flux", "ivar", "and_mask", "or_mask"):
