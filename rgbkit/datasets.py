@@ -38,9 +38,10 @@ the demo's mix (4,730 RGB + 265 subgiants), drawn and simulated with their own
 seed (``CALIBRATION_SEED_OFFSET + seed``). It fits the shipped ensembles'
 de-biasing relation (:mod:`rgbkit.debias`) and nothing else; no metric is
 quoted on it. Why a set of its own: the relation is a median per label bin,
-and the 692 validation stars left it off by 0.04-0.06 rms in log age per
-true-age bin on independent stars, which moved a 13-star cluster's age by
-~10%; ~5,000 stars bring that to ~0.02 (benchmarks/results/trust.md).
+and fitted on the 692 validation stars it sat 0.045 rms off in log age per
+true-age bin on independent stars (0.052 even with the true labels), enough
+to move a 13-star cluster's age by ~10%; ~4,800 stars bring that to 0.030
+(benchmarks/results/debias_calibration.md).
 """
 from __future__ import annotations
 

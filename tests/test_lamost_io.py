@@ -261,7 +261,7 @@ def test_table_fast_path_skips_text_columns_it_does_not_need(shared_data, tmp_pa
     fits.HDUList([fits.PrimaryHDU(header=primary), fits.BinTableHDU.from_columns(cols, name="COADD")]).writeto(out)
     buf = load(out)
     coadd = next(x for x in walk(buf) if x.name == "COADD")
-    got = fastfits.table_first_row(buf, coadd.header_start, ("FLUX", "WAVELENGTH"))  # no fallback needed
+    got = fastfits.table_first_row(buf, coadd, ("FLUX", "WAVELENGTH"))  # no fallback needed
     ref = read_lamost(src)
     np.testing.assert_array_equal(got["FLUX"].astype(np.float32), ref.flux)
     np.testing.assert_array_equal(read_lamost(out).flux, ref.flux)

@@ -213,7 +213,7 @@ def _value(text: str):
 # Only the cards that decide structure (and the MRS check) are parsed here; the readers parse the rest.
 _KEYS = {"SIMPLE", "BITPIX", "NAXIS", "PCOUNT", "GCOUNT", "GROUPS", "XTENSION", "EXTNAME", "TFIELDS",
          "DATA_V", "OBSMODE", "RESOLUTION"}
-_KEY_PREFIXES = ("NAXIS", "TFORM", "TTYPE")
+_KEY_PREFIXES = ("NAXIS", "TFORM", "TTYPE", "TSCAL", "TZERO", "TNULL")
 
 
 def _header(buf: bytes, start: int, index: int) -> tuple[dict, int]:
@@ -289,16 +289,14 @@ _TFORM_BYTES = {"L": 1, "X": None, "B": 1, "I": 2, "J": 4, "K": 8, "A": 1, "E": 
                 "P": 8, "Q": 16}
 
 
-def check_bintable(hdu: HDUInfo, need: tuple[str, ...]) -> None:
-    """A binary table whose column widths add up to its row width, fixed-size numeric ``need`` columns."""
+def table_columns(hdu: HDUInfo) -> dict[str, tuple[int, int, str, int]]:
+    """Each column of a binary table by upper-case TTYPE: (number k, byte offset in a row, TFORM code, repeat).
+
+    Refuses unknown TFORM codes and column widths that do not add up to NAXIS1.
+    """
     c, i = hdu.cards, hdu.index
-    if hdu.kind != "BINTABLE":
-        raise BoundedReadError(f"the {hdu.name} extension is of type {hdu.kind or 'unknown'}, "
-                               "not a binary table (BINTABLE)")
-    if c.get("NAXIS") != 2:
-        raise BoundedReadError(f"the {hdu.name} table has NAXIS {c.get('NAXIS')!r}, expected 2")
     nfields = _int_card(c, "TFIELDS", i, 0, 999)
-    width, names = 0, {}
+    width, cols = 0, {}
     for k in range(1, nfields + 1):
         form = str(c.get(f"TFORM{k}") or "").strip().upper()
         j = 0
@@ -308,16 +306,27 @@ def check_bintable(hdu: HDUInfo, need: tuple[str, ...]) -> None:
         code = form[j:j + 1]
         if code not in _TFORM_BYTES:
             raise BoundedReadError(f"the {hdu.name} table has an invalid TFORM{k} ({form!r})")
-        nbytes = (repeat + 7) // 8 if code == "X" else repeat * _TFORM_BYTES[code]
-        width += nbytes
-        names[str(c.get(f"TTYPE{k}") or "").strip().upper()] = (code, repeat)
+        cols[str(c.get(f"TTYPE{k}") or "").strip().upper()] = (k, width, code, repeat)
+        width += (repeat + 7) // 8 if code == "X" else repeat * _TFORM_BYTES[code]
     if width != c["NAXIS1"]:
         raise BoundedReadError(f"the {hdu.name} table's column widths add up to {width} bytes, "
                                f"but NAXIS1 says {c['NAXIS1']} (corrupt table header)")
+    return cols
+
+
+def check_bintable(hdu: HDUInfo, need: tuple[str, ...]) -> None:
+    """A binary table whose column widths add up to its row width, fixed-size numeric ``need`` columns."""
+    c = hdu.cards
+    if hdu.kind != "BINTABLE":
+        raise BoundedReadError(f"the {hdu.name} extension is of type {hdu.kind or 'unknown'}, "
+                               "not a binary table (BINTABLE)")
+    if c.get("NAXIS") != 2:
+        raise BoundedReadError(f"the {hdu.name} table has NAXIS {c.get('NAXIS')!r}, expected 2")
+    names = table_columns(hdu)
     for col in need:
         if col not in names:
             continue  # the reader names missing columns itself
-        code, _ = names[col]
+        code = names[col][2]
         if code in "PQ":
             raise BoundedReadError(f"the {hdu.name} column {col} is a variable-length array "
                                    "(LAMOST stores fixed-length arrays)")

@@ -43,12 +43,12 @@ def card_value(text: str):
         return float(v.replace("D", "E"))
 
 
-def primary_header(buf: bytes, start: int = 0, keys=None, prefixes: tuple = ()) -> tuple[dict, int]:
-    """The cards of the header at ``start`` (first occurrence of each key) and its data offset.
+def primary_header(buf: bytes, keys=None) -> tuple[dict, int]:
+    """The primary header's cards (first occurrence of each key) and the data offset.
 
-    ``keys`` (a set) and ``prefixes``: parse only those cards (typing each value is most of the cost).
+    ``keys`` (a set): type only those cards (typing each value is most of the cost).
     """
-    header, pos = {}, start
+    header, pos = {}, 0
     while pos + 2880 <= len(buf):
         block = buf[pos:pos + 2880].decode("ascii")
         pos += 2880
@@ -59,15 +59,12 @@ def primary_header(buf: bytes, start: int = 0, keys=None, prefixes: tuple = ()) 
                 return header, pos
             if key == "CONTINUE":
                 raise ValueError("long-string cards")
-            if card[8:10] == "= " and key not in header and (
-                    keys is None or key in keys or (prefixes and key.startswith(prefixes))):
+            if card[8:10] == "= " and key not in header and (keys is None or key in keys):
                 header[key] = card_value(card[10:])
     raise ValueError("no END card")
 
 
 _IMAGE_KEYS = {"SIMPLE", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "BSCALE", "BZERO"}
-_TABLE_KEYS = {"XTENSION", "NAXIS", "NAXIS1", "NAXIS2", "PCOUNT", "TFIELDS"}
-_TABLE_PREFIXES = ("TFORM", "TTYPE", "TSCAL", "TZERO", "TNULL")
 
 
 def plain_primary_image(buf: bytes, rows: int = 5, keys=None) -> tuple[dict, np.ndarray]:
@@ -91,39 +88,28 @@ def plain_primary_image(buf: bytes, rows: int = 5, keys=None) -> tuple[dict, np.
 
 
 _TFORM = {"B": "u1", "I": ">i2", "J": ">i4", "K": ">i8", "E": ">f4", "D": ">f8"}
-_WIDTH = {"L": 1, "A": 1, "B": 1, "I": 2, "J": 4, "K": 8, "E": 4, "D": 8, "C": 8, "M": 16}  # bytes per element
 
 
-def table_first_row(buf: bytes, header_start: int, columns) -> dict[str, np.ndarray]:
-    """The ``columns`` (upper-case TTYPE names) of the first row of the binary table whose header
-    starts at ``header_start``, as arrays mapped onto ``buf``.
+def table_first_row(buf: bytes, hdu, columns) -> dict[str, np.ndarray]:
+    """The ``columns`` (upper-case TTYPE names) of the first row of the binary table ``hdu``
+    (a checked :class:`rgbkit.io.bounded.HDUInfo` of ``buf``), as arrays mapped onto ``buf``.
 
     The wanted columns must be plain numeric arrays (TFORM rE, rD, rJ, rI,
     rK, rB) without TSCAL/TZERO/TNULL; other columns may be any fixed-width
     type. Anything else (a heap, a scaled column) raises ``ValueError``.
     """
-    h, data = primary_header(buf, header_start, keys=_TABLE_KEYS, prefixes=_TABLE_PREFIXES)
-    if str(h.get("XTENSION", "")).strip() != "BINTABLE" or h.get("NAXIS") != 2 or h.get("PCOUNT", 0) != 0:
-        raise ValueError("not a plain binary table")
-    width, n_rows, n_fields = h.get("NAXIS1"), h.get("NAXIS2"), h.get("TFIELDS")
-    if not all(isinstance(v, int) for v in (width, n_rows, n_fields)) or n_rows < 1:
-        raise ValueError("NAXISn / TFIELDS not integers, or no rows")
-    where, offset = {}, 0
-    for k in range(1, n_fields + 1):
-        form = str(h.get(f"TFORM{k}", "")).strip().upper()
-        digits = len(form) - len(form.lstrip("0123456789"))
-        repeat, code = int(form[:digits] or 1), form[digits:digits + 1]
-        if code not in _WIDTH and code != "X":
-            raise ValueError(f"column {k} has TFORM {form!r}")
-        name = str(h.get(f"TTYPE{k}", "")).strip().upper()
-        if name in columns:
-            if code not in _TFORM or any(f"{c}{k}" in h for c in ("TSCAL", "TZERO", "TNULL")):
-                raise ValueError(f"column {name} is not a plain numeric array")
-            where[name] = (offset, repeat, np.dtype(_TFORM[code]))
-        offset += (repeat + 7) // 8 if code == "X" else repeat * _WIDTH[code]
-    if offset != width or len(buf) < data + width * n_rows:
-        raise ValueError("row width or data size does not match the header")
-    missing = [c for c in columns if c not in where]
-    if missing:
-        raise ValueError(f"no column(s) {missing}")
-    return {c: np.frombuffer(buf, dtype=dt, count=n, offset=data + off) for c, (off, n, dt) in where.items()}
+    from .bounded import table_columns
+
+    c = hdu.cards
+    if hdu.kind != "BINTABLE" or c.get("NAXIS") != 2 or c.get("PCOUNT", 0) != 0 or c.get("NAXIS2", 0) < 1:
+        raise ValueError("not a plain binary table with rows")
+    layout = table_columns(hdu)
+    out = {}
+    for name in columns:
+        if name not in layout:
+            raise ValueError(f"no column {name}")
+        k, offset, code, repeat = layout[name]
+        if code not in _TFORM or any(f"{p}{k}" in c for p in ("TSCAL", "TZERO", "TNULL")):
+            raise ValueError(f"column {name} is not a plain numeric array")
+        out[name] = np.frombuffer(buf, dtype=_TFORM[code], count=repeat, offset=hdu.data_start + offset)
+    return out

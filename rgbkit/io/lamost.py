@@ -304,7 +304,7 @@ def _read_buffer(path: Path, buf: bytes, hdus, fast: bool) -> Spectrum:
             else:
                 header, _ = fastfits.primary_header(buf, keys=META_KEYS)
                 coadd = next(h for h in hdus if h.name == "COADD")
-                cols = fastfits.table_first_row(buf, coadd.header_start, TABLE_COLUMNS)
+                cols = fastfits.table_first_row(buf, coadd, TABLE_COLUMNS)
                 layout = "dr8-table"
                 arrays = tuple(cols[c] for c in ("WAVELENGTH", "FLUX", "IVAR", "ANDMASK", "ORMASK"))
             meta = _meta(header, layout, path)
