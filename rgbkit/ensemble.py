@@ -421,17 +421,20 @@ class Ensemble:
             p.debiased, p.debiased_lo, p.debiased_hi = self.debias.apply(mean, std_raw)
         return p
 
-    def calibrate_debias(self, X_val: np.ndarray, y_val: np.ndarray, y_err=None, groups=None, **kw):
+    def calibrate_debias(self, X_val: np.ndarray, y_val: np.ndarray, y_err=None, groups=None,
+                         fitted_on: str = "validation", **kw):
         """Fit the de-biasing (:func:`rgbkit.debias.fit_forward`) on stars that chose nothing else; stored in the card.
 
         ``y_err``: the labels' uncertainties (corrects for their noise, see
         :func:`~rgbkit.debias.fit_forward`); ``groups``: a kind of star per row
-        (e.g. [Fe/H] x log g terciles) for the shared-error term. Returns the fitted relation.
+        (e.g. [Fe/H] x log g terciles) for the shared-error term; ``fitted_on``: which
+        stars these are, as the card will say. Returns the fitted relation.
         """
         from .debias import fit_forward
 
         p = self.predict(X_val)
         self.debias = fit_forward(y_val, p.mean, p.std_raw, y_err, groups=groups, **kw)
+        self.debias.fitted_on = fitted_on
         self.card["debias"] = self.debias.to_dict()
         return self.debias
 

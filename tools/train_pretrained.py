@@ -167,9 +167,9 @@ def finish(folder: Path) -> None:
     for target in ("age", "mass"):
         ens = Ensemble.load(folder / target, device="cpu")
         kinds = (pd.qcut(lc["feh"], 3, labels=False).astype(str) + pd.qcut(lc["logg"], 3, labels=False).astype(str))
-        ens.calibrate_debias(Xc, lc[target].to_numpy(), lc[f"{target}_err"].to_numpy(), groups=kinds.to_numpy())
-        ens.card["debias"]["fitted_on"] = ens.debias.fitted_on = (
-            f"calibration set: rgbkit.datasets.load_calibration(), {len(Xc)} stars simulated with their own seed")
+        ens.calibrate_debias(Xc, lc[target].to_numpy(), lc[f"{target}_err"].to_numpy(), groups=kinds.to_numpy(),
+                             fitted_on=f"calibration set: rgbkit.datasets.load_calibration(), {len(Xc)} stars "
+                                       "simulated with their own seed")
         ens.evaluate(Xv, lv[target].to_numpy(), split="val")
         ens.evaluate(Xte, lte[target].to_numpy(), split="test", y_true=lte[f"{target}_true"].to_numpy())
         ens.card["data"]["split"] = {
