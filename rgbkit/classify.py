@@ -250,12 +250,13 @@ class Classifier(Ensemble):
 
         method, batch_size = self._method(method, batch_size)
         Xt = self._inputs(X)
+        net = self.packed_network() if method == "packed" else None
         out = []
         with torch.inference_mode():
             for i in tqdm(range(0, len(Xt), batch_size), disable=not progress, desc="classify"):
                 xb = Xt[i:i + batch_size].to(self.device)
                 # members' softmax probabilities, averaged (the paper's model averaging)
-                out.append(torch.softmax(self._forward_z(xb, method).float(), 2)[:, :, RGB].cpu())
+                out.append(torch.softmax(self._forward_z(xb, method, net).float(), 2)[:, :, RGB].cpu())
         members = torch.cat(out, 1).double().numpy() if out else np.empty((len(self), 0))
         std = members.std(0, ddof=1) if len(self) > 1 else np.zeros(members.shape[1])
         return ClassPrediction(p_rgb=members.mean(0), p_rgb_std=std, members=members)

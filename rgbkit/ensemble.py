@@ -47,6 +47,10 @@ __all__ = ["Ensemble", "Prediction", "predict_rows", "ModelFormatError", "MODEL_
 UNITS = {"age": "Gyr", "mass": "Msun"}
 PACKED_BATCH = 256
 """Largest batch of one packed (all-members) forward pass in :meth:`Ensemble.predict`."""
+PACKED_ROWS = 384
+"""Member-spectra per packed pass (batch = this / members, 32-256): the activations of about
+this many stay in a core's cache (3 members: 128 rows, 10: 38; 1.1-1.3x over 128 rows for ten,
+benchmarks/results/speed.md section 13)."""
 
 
 @dataclass
@@ -353,16 +357,20 @@ class Ensemble:
             self._packed = cached = (key, net)
         return cached[1]
 
-    def _forward_z(self, xb: torch.Tensor, method: str) -> torch.Tensor:
-        """(n_members, batch[, classes]) network outputs for one batch (float32 whatever the precision)."""
+    def _forward_z(self, xb: torch.Tensor, method: str, net=None) -> torch.Tensor:
+        """(n_members, batch[, classes]) network outputs for one batch (float32 whatever the precision).
+
+        ``net``: the packed network when the caller already holds it (checking that it is
+        current costs ~10 ms for ten members, so a batch loop asks once).
+        """
         from .precision import autocast
 
         with autocast(self.precision, self.device):
-            return self._forward_members(xb, method).float()
+            return self._forward_members(xb, method, net).float()
 
-    def _forward_members(self, xb: torch.Tensor, method: str) -> torch.Tensor:
+    def _forward_members(self, xb: torch.Tensor, method: str, net=None) -> torch.Tensor:
         if method == "packed":
-            return self.packed_network()(xb)
+            return (net or self.packed_network())(xb)
         if method == "vmap":
             from torch.func import functional_call, vmap
 
@@ -391,7 +399,10 @@ class Ensemble:
             if self.packed_network() is None:
                 return "loop", batch_size
             # a few hundred spectra per call keep the N members' activations in cache
-            return method, min(batch_size, PACKED_BATCH)
+            rows = PACKED_BATCH
+            if torch.device(self.device).type == "cpu":
+                rows = min(rows, max(32, PACKED_ROWS // len(self.members)))
+            return method, min(batch_size, rows)
         return method, batch_size
 
     def predict(self, X: np.ndarray, batch_size: int = 1024, method: str = "packed",
@@ -407,10 +418,11 @@ class Ensemble:
 
         method, batch_size = self._method(method, batch_size)
         Xt = self._inputs(X)
+        net = self.packed_network() if method == "packed" else None
         out = []
         with torch.inference_mode():
             for i in tqdm(range(0, len(Xt), batch_size), disable=not progress, desc="predict"):
-                out.append(self._forward_z(Xt[i:i + batch_size].to(self.device), method).float().cpu())
+                out.append(self._forward_z(Xt[i:i + batch_size].to(self.device), method, net).float().cpu())
         z = torch.cat(out, 1).double().numpy() if out else np.empty((len(self), 0))
         members = self.scaler.inverse(z)
         mean = members.mean(0)

@@ -58,6 +58,26 @@ def test_packed_and_fused_equal_members(name):
         net.train()
 
 
+@pytest.mark.parametrize("same_scaling", [True, False])
+def test_fused_network_reads_a_shared_input_once(same_scaling):
+    """Members fitted on one training set standardise alike: the fused network then reads one copy
+    of the input with a dense first convolution (no copy per member) and gives the same numbers."""
+    ms = members(small_config(), n=4)
+    if same_scaling:
+        for m in ms[1:]:
+            m.input_mean.copy_(ms[0].input_mean)
+            m.input_scale.copy_(ms[0].input_scale)
+    x = torch.rand(7, 64, 64)
+    with torch.no_grad():
+        ref = torch.stack([m(x) for m in ms])
+        net = PackedDenseNet1D.from_members(ms).fuse()
+        assert net.shared_input is same_scaling
+        assert hasattr(net, "conv0_shared") is same_scaling
+        torch.testing.assert_close(net(x), ref, rtol=1e-5, atol=1e-5)
+        own = torch.rand(7, 4, 64, 64)  # one batch per member still works
+        torch.testing.assert_close(net(own)[2], ms[2](own[:, 2]), rtol=1e-5, atol=1e-5)
+
+
 def test_member_weights_round_trip_exactly():
     ms = members(tiny_config())
     back = PackedDenseNet1D.from_members(ms).to_members()

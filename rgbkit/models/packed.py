@@ -190,6 +190,7 @@ class PackedDenseNet1D(nn.Module):
         self.head = nn.Sequential(*head)
         self._shapes = {k: tuple(v.shape) for k, v in DenseNet1D(c).to("meta").state_dict().items()}
         self.fused = False
+        self.shared_input = False  # set by fuse()
         self.to(memory_format=torch.channels_last)
 
     # ------------------------------------------------------------ conversion
@@ -263,8 +264,24 @@ class PackedDenseNet1D(nn.Module):
         fused.weight.copy_(conv.weight * scale[:, None, None, None])
         fused.bias.copy_(bn.bias - bn.running_mean * scale)
         f.integration, f.norm_int = fused.to(memory_format=torch.channels_last), nn.Identity()
+        self.shared_input = self._members_share_input()
+        if self.shared_input:
+            # every member reads the same standardised input: one dense convolution with the
+            # grouped weights (same shape) instead of N copies of the input
+            g = f.conv0
+            dense = nn.Conv2d(g.in_channels // self.n_members, g.out_channels, g.kernel_size,
+                              padding=g.padding, bias=False).to(g.weight)
+            dense.weight.copy_(g.weight)
+            self.conv0_shared = dense.to(memory_format=torch.channels_last)
+            self._after_conv0 = nn.Sequential(*list(f)[1:])  # the same modules, not copies
         self.fused = True
         return self
+
+    def _members_share_input(self) -> bool:
+        """True when all members standardise their input alike (they were fitted on one training set)."""
+        if not self.config.standardize_input:
+            return True
+        return all(bool((t == t[:1]).all()) for t in (self.input_mean, self.input_scale))
 
     def train(self, mode: bool = True):
         if mode and self.fused:
@@ -280,12 +297,29 @@ class PackedDenseNet1D(nn.Module):
             raise ValueError(f"expected input (batch, {c.in_channels}, {c.length}) or "
                              f"(batch, {n}, {c.in_channels}, {c.length}), got {tuple(x.shape)}")
         b = x.shape[0]
+        if shared and self.shared_input:
+            return self._head(self._after_conv0(self.conv0_shared(self._standardised_once(x))), b)
         # (batch, L, N, C) memory; standardising per member writes it (one copy, needed anyway)
         x = x.transpose(-1, -2).unsqueeze(2) if shared else x.permute(0, 3, 1, 2)
         if c.standardize_input:
             x = (x - self.input_mean.permute(2, 0, 1)) / self.input_scale.permute(2, 0, 1)
         x = x.expand(b, c.length, n, c.in_channels).contiguous()
-        x = self.features(_image(x))
+        return self._head(self.features(_image(x)), b)
+
+    def _standardised_once(self, x: torch.Tensor) -> torch.Tensor:
+        """``(batch, C, L)`` standardised by the members' common scaling, as a channels-last image."""
+        c = self.config
+        out = torch.empty(x.shape[0], c.length, 1, c.in_channels, dtype=x.dtype, device=x.device)
+        xt = x.transpose(1, 2).unsqueeze(2)
+        if c.standardize_input:
+            torch.sub(xt, self.input_mean[0].T.unsqueeze(1), out=out)
+            out.div_(self.input_scale[0].T.unsqueeze(1))
+        else:
+            out.copy_(xt)
+        return out.permute(0, 3, 2, 1)
+
+    def _head(self, x: torch.Tensor, b: int) -> torch.Tensor:
+        c, n = self.config, self.n_members
         x = _nlc(x, n)  # (batch, L', N, C_int)
         x = x.mean(1) if c.global_pool else x.permute(0, 2, 3, 1).reshape(b, n, -1)
         x = x.transpose(0, 1)  # (N, batch, flat), flat in the members' (C, L) order
