@@ -265,3 +265,40 @@ def test_table_fast_path_skips_text_columns_it_does_not_need(shared_data, tmp_pa
     ref = read_lamost(src)
     np.testing.assert_array_equal(got["FLUX"].astype(np.float32), ref.flux)
     np.testing.assert_array_equal(read_lamost(out).flux, ref.flux)
+
+
+def _header_bytes(cards):
+    text = "".join(c.ljust(80) for c in cards + ["END"])
+    return (text + " " * (-len(text) % 2880)).encode("ascii")
+
+
+@pytest.mark.parametrize("filler", [0, 40])  # END in the first or the second 2,880-byte block
+def test_header_split_once_agrees_with_astropy_and_the_card_loop(filler):
+    """The walk's one-pass split (END found with bytes.find) gives the cards astropy gives:
+    the first of a repeated key, END only as a whole key at a card start, the data offset after END's block."""
+    from astropy.io import fits as afits
+
+    from rgbkit.io import bounded, fastfits
+
+    cards = ["SIMPLE  =                    T", "BITPIX  =                  -32", "NAXIS   =                    0",
+             "EXTEND  =                    T / ends with END", "COMMENT the END     of a sentence",
+             "ENDX    =                    1 / a key that starts with END", "OBJNAME = 'first   '",
+             "RA      =           12.5D0 / deg", "OBJNAME = 'second'", "DESIG   = 'it''s'"]
+    cards += [f"HISTORY filler {i}" for i in range(filler)]
+    buf = _header_bytes(cards)
+    typed, raw, long_strings, data_start = bounded._header(buf, 0, 0)
+    assert data_start == len(buf) == (2880 if filler == 0 else 5760) and not long_strings
+    ref = afits.Header.fromstring(buf.decode("ascii"))
+    hdu = bounded.walk(buf)[0]
+    once, start = fastfits.primary_header(buf, hdu=hdu)
+    loop, start2 = fastfits.primary_header(buf)  # the card-by-card parser, no walk
+    assert once == loop and start == start2 == data_start
+    for key in ("OBJNAME", "RA", "DESIG", "ENDX", "EXTEND"):
+        assert once[key] == ref[key], key
+    assert once["OBJNAME"] == "first" and "COMMENT" not in once and typed["NAXIS"] == 0
+    with_continue = _header_bytes(cards + ["OBJSOURC= 'a long&'", "CONTINUE  'string'"])
+    assert bounded.walk(with_continue)[0].long_strings
+    with pytest.raises(ValueError, match="long-string"):  # the reader then goes to astropy
+        fastfits.primary_header(with_continue, hdu=bounded.walk(with_continue)[0])
+    with pytest.raises(bounded.BoundedReadError, match="END card"):
+        bounded.walk(buf.replace(b"END" + b" " * 77, b" " * 80))

@@ -17,7 +17,7 @@ import errno
 import os
 import stat
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from math import prod
 from pathlib import Path
 
@@ -185,7 +185,9 @@ class HDUInfo:
     header_start: int
     data_start: int
     data_bytes: int
-    cards: dict
+    cards: dict  # the structural cards, typed
+    raw: dict = field(default_factory=dict)  # every "KEY = value" card's text after "= " (first of each key)
+    long_strings: bool = False  # CONTINUE cards (long strings) before END
 
     @property
     def naxes(self) -> list[int]:
@@ -213,29 +215,46 @@ def _value(text: str):
 # Only the cards that decide structure (and the MRS check) are parsed here; the readers parse the rest.
 _KEYS = {"SIMPLE", "BITPIX", "NAXIS", "PCOUNT", "GCOUNT", "GROUPS", "XTENSION", "EXTNAME", "TFIELDS",
          "DATA_V", "OBSMODE", "RESOLUTION"}
-_KEY_PREFIXES = ("NAXIS", "TFORM", "TTYPE", "TSCAL", "TZERO", "TNULL")
+_KEY_PREFIXES = {"NAXIS", "TFORM", "TTYPE", "TSCAL", "TZERO", "TNULL"}  # all five letters long
 
 
-def _header(buf: bytes, start: int, index: int) -> tuple[dict, int]:
-    cards, pos = {}, start
-    for _ in range(MAX_HEADER_BLOCKS):
-        if pos + BLOCK > len(buf):
+def _end_card(buf: bytes, start: int) -> int:
+    """Offset of the END card of the header at ``start`` (-1: none within the allowed blocks)."""
+    stop = min(len(buf), start + MAX_HEADER_BLOCKS * BLOCK)
+    p = buf.find(b"END", start, stop)
+    while p >= 0:
+        if (p - start) % 80 == 0 and buf[p + 3:p + 8] == b"     ":
+            return p
+        p = buf.find(b"END", p + 1, stop)
+    return -1
+
+
+def _header(buf: bytes, start: int, index: int) -> tuple[dict, dict, bool, int]:
+    """(structural cards typed, every card's raw value text, CONTINUE seen, data offset).
+
+    One pass for the walk and the readers (which type the raw values they use):
+    the END card is found with ``bytes.find`` and the cards split by comprehension,
+    as a card-by-card loop was most of a file's read time.
+    """
+    end = _end_card(buf, start)
+    if end < 0:
+        if len(buf) - start < MAX_HEADER_BLOCKS * BLOCK:
             raise BoundedReadError(f"truncated FITS: header of HDU {index} ends before its END card")
-        block = buf[pos:pos + BLOCK]
-        pos += BLOCK
-        try:
-            text = block.decode("ascii")
-        except UnicodeDecodeError:
-            raise BoundedReadError(f"header of HDU {index} holds non-ASCII bytes (corrupt FITS header)") from None
-        for i in range(0, BLOCK, 80):
-            card = text[i:i + 80]
-            key = card[:8].rstrip()
-            if key == "END":
-                return cards, pos
-            if card[8:10] == "= " and key not in cards and (key in _KEYS or key.startswith(_KEY_PREFIXES)):
-                cards[key] = _value(card[10:])
-    raise BoundedReadError(f"header of HDU {index} is longer than {MAX_HEADER_BLOCKS} blocks "
-                           f"({MAX_HEADER_BLOCKS * 36} cards) or has no END card")
+        raise BoundedReadError(f"header of HDU {index} is longer than {MAX_HEADER_BLOCKS} blocks "
+                               f"({MAX_HEADER_BLOCKS * 36} cards) or has no END card")
+    data_start = start + ((end - start) // BLOCK + 1) * BLOCK
+    if data_start > len(buf):
+        raise BoundedReadError(f"truncated FITS: header of HDU {index} ends before its END card")
+    try:
+        text = buf[start:data_start].decode("ascii")
+    except UnicodeDecodeError:
+        raise BoundedReadError(f"header of HDU {index} holds non-ASCII bytes (corrupt FITS header)") from None
+    cards = [text[i:i + 80] for i in range(0, end - start, 80)]
+    # reversed, so that the first card of a key is the one kept, as FITS readers do
+    raw = {c[:8].rstrip(): c[10:] for c in reversed(cards) if c[8:10] == "= "}
+    long_strings = any(c.startswith("CONTINUE") for c in cards) if "CONTINUE" in text else False
+    typed = {k: _value(v) for k, v in raw.items() if k in _KEYS or k[:5] in _KEY_PREFIXES}
+    return typed, raw, long_strings, data_start
 
 
 def _int_card(cards: dict, key: str, index: int, lo: int = 0, hi: int | None = None, default=None) -> int:
@@ -256,7 +275,7 @@ def walk(buf: bytes, limit: int = MAX_FILE_BYTES) -> list[HDUInfo]:
             if buf[pos:].strip(b"\x00 ") == b"" or len(buf) - pos < BLOCK:
                 break  # padding or a short tail after the last HDU, which astropy ignores too
             raise BoundedReadError(f"bytes after HDU {i - 1} are not a FITS extension")
-        cards, data_start = _header(buf, pos, i)
+        cards, raw, long_strings, data_start = _header(buf, pos, i)
         if i == 0 and cards.get("SIMPLE") is not True:
             raise BoundedReadError("SIMPLE card is not T (not a standard FITS file)")
         bitpix = cards.get("BITPIX")
@@ -280,7 +299,7 @@ def walk(buf: bytes, limit: int = MAX_FILE_BYTES) -> list[HDUInfo]:
             raise BoundedReadError(f"truncated FITS: HDU {i} declares {size} bytes of data, "
                                    f"{max(0, len(buf) - data_start)} are there")
         name = str(cards.get("EXTNAME") or ("PRIMARY" if i == 0 else "")).strip().upper()
-        hdus.append(HDUInfo(i, kind, name, pos, data_start, size, cards))
+        hdus.append(HDUInfo(i, kind, name, pos, data_start, size, cards, raw, long_strings))
         pos = data_start + -(-size // BLOCK) * BLOCK
     return hdus
 

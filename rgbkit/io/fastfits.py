@@ -19,7 +19,10 @@ _BITPIX = {-32: ">f4", -64: ">f8", 8: "u1", 16: ">i2", 32: ">i4", 64: ">i8"}
 def card_value(text: str):
     """A FITS card's value typed as astropy types it (str, bool, int, float)."""
     v = text.strip()
-    if v.startswith("'"):
+    if v[:1] == "'":
+        j = v.find("'", 1)
+        if j > 0 and v[j + 1:j + 2] != "'":  # the usual string: no doubled quote inside
+            return v[1:j].rstrip()
         out, i = [], 1
         while i < len(v):
             j = v.find("'", i)
@@ -32,22 +35,32 @@ def card_value(text: str):
                 continue
             break
         return "".join(out).rstrip()
-    v = v.split("/", 1)[0].strip()
+    v = v.partition("/")[0].strip()
     if v == "T":
         return True
     if v == "F":
         return False
+    if "." in v and "_" not in v:  # a float: skip int()'s exception, which cost more than the parse
+        return float(v.replace("D", "E"))
     try:
         return int(v)
     except ValueError:
         return float(v.replace("D", "E"))
 
 
-def primary_header(buf: bytes, keys=None) -> tuple[dict, int]:
+def primary_header(buf: bytes, keys=None, hdu=None) -> tuple[dict, int]:
     """The primary header's cards (first occurrence of each key) and the data offset.
 
     ``keys`` (a set): type only those cards (typing each value is most of the cost).
+    ``hdu``: the primary :class:`rgbkit.io.bounded.HDUInfo` of ``buf``, whose walk already
+    split the cards (then only the values are typed here).
     """
+    if hdu is not None:
+        if hdu.long_strings:
+            raise ValueError("long-string cards")
+        raw = hdu.raw
+        wanted = raw if keys is None else (k for k in keys if k in raw)
+        return {k: card_value(raw[k]) for k in wanted}, hdu.data_start
     header, pos = {}, 0
     while pos + 2880 <= len(buf):
         block = buf[pos:pos + 2880].decode("ascii")
@@ -67,15 +80,16 @@ def primary_header(buf: bytes, keys=None) -> tuple[dict, int]:
 _IMAGE_KEYS = {"SIMPLE", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "BSCALE", "BZERO"}
 
 
-def plain_primary_image(buf: bytes, rows: int = 5, keys=None) -> tuple[dict, np.ndarray]:
+def plain_primary_image(buf: bytes, rows: int = 5, keys=None, hdu=None) -> tuple[dict, np.ndarray]:
     """(header, image) of FITS bytes holding only a ``rows`` x N primary image.
 
     ``buf`` is already inflated and bounded (see :mod:`rgbkit.io.bounded`).
-    ``keys``: the header cards wanted besides the image's own (None: all).
+    ``keys``: the header cards wanted besides the image's own (None: all);
+    ``hdu``: its walked primary HDU, as for :func:`primary_header`.
     """
     if not buf.startswith(FITS_MAGIC):
         raise ValueError("not FITS")
-    h, pos = primary_header(buf, keys=None if keys is None else _IMAGE_KEYS | set(keys))
+    h, pos = primary_header(buf, keys=None if keys is None else _IMAGE_KEYS | set(keys), hdu=hdu)
     n1, n2 = h.get("NAXIS1", 0), h.get("NAXIS2", 0)
     dtype = np.dtype(_BITPIX[h["BITPIX"]])
     if not (isinstance(n1, int) and isinstance(n2, int)):
