@@ -363,7 +363,24 @@ def _survey_folder(tmp: Path, n_files: int) -> Path:
     return folder
 
 
-def catalog_end_to_end(sizes, rounds: int, before_root: str, lines: list[str]) -> None:
+def cpu_times() -> list[int]:
+    """The machine's CPU time counters (/proc/stat: user nice system idle iowait irq softirq steal)."""
+    try:
+        return [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    except (OSError, ValueError):
+        return []
+
+
+def steal_note(before: list[int]) -> str:
+    """Share of CPU time the hypervisor gave to other machines since ``before`` (a shared VM's noise)."""
+    now = cpu_times()
+    if not before or not now:
+        return "steal time unknown"
+    d = [b - a for a, b in zip(before, now)]
+    return f"CPU steal time {100 * d[7] / max(1, sum(d)):.0f}% (time the host ran other machines on these cores)"
+
+
+def catalog_end_to_end(sizes, rounds: int, before_root: str, lines: list[str], float32: bool = False) -> None:
     """``rgbkit catalog`` as users run it (a fresh process, start-up included, default flags):
     the code at ``before_root`` against this checkout in float32 and with its default precision."""
     import subprocess
@@ -373,14 +390,15 @@ def catalog_end_to_end(sizes, rounds: int, before_root: str, lines: list[str]) -
 
     tmp = Path(tempfile.mkdtemp(prefix="rgbkit_speed_"))
     ten = ten_member_models(tmp / "models")
-    model_sets = {"shipped (age 3, mass 3, classifier 2 before / 5 after)": [],
-                  "10 members each (shipped weights cycled)": [
-                      "--age-model", str(ten["age"]), "--mass-model", str(ten["mass"]),
-                      "--classifier", str(ten["classifier"])]}
-    variants = {"before": (before_root, []), "after, float32": (str(HERE.parent), ["--precision", "float32"]),
-                "after, default": (str(HERE.parent), [])}
+    ten_age_mass = ["--age-model", str(ten["age"]), "--mass-model", str(ten["mass"])]
+    model_sets = {"shipped (age 3, mass 3, classifier 5)": [],
+                  "10-member age and mass, shipped classifier": ten_age_mass,
+                  "10 members each (shipped weights cycled)": ten_age_mass + ["--classifier", str(ten["classifier"])]}
+    variants = {"before": (before_root, []), "after, default": (str(HERE.parent), [])}
+    if float32:
+        variants["after, float32"] = (str(HERE.parent), ["--precision", "float32"])
     folders = {n: _survey_folder(tmp, n) for n in sizes}
-    start = load()
+    start, cpu0 = load(), cpu_times()
     wall: dict = {}
     for r in range(rounds):
         for mname, mflags in model_sets.items():
@@ -401,16 +419,20 @@ def catalog_end_to_end(sizes, rounds: int, before_root: str, lines: list[str]) -
               f"start-up and model loading included; its default of one worker process per core from "
               f"{2000 * 2:,} files on 2 cores), on simulated DR7 files (`bench_catalog.survey_files`: 4,000 files, "
               f"linked under several names for the larger runs). 'before' = the same command from {before_root}; "
-              f"'after' = this checkout with `--precision float32` and with its default (`auto`: here "
-              f"{resolve_precision('auto')}). {rounds} interleaved rounds, median wall. Load average (1/5/15 min) "
-              f"at start: {start}; at end: {load()}.", "",
-              "| models | files | before (spectra/s) | after, float32 | after, default | default / before |",
-              "| --- | ---: | ---: | ---: | ---: | ---: |"]
+              f"'after' = this checkout with its default precision (`auto`: here "
+              f"{resolve_precision('auto')}){' and with `--precision float32`' if float32 else ''}. {rounds} "
+              f"interleaved rounds, median wall. Load average (1/5/15 min) at start: {start}; at end: {load()}; "
+              f"{steal_note(cpu0)}.", "",
+              "| models | files | before (spectra/s) | after (spectra/s) |"
+              + (" after, float32 |" if float32 else "") + " after / before (per-round ratios) |",
+              "| --- | ---: | ---: | ---: |" + (" ---: |" if float32 else "") + " ---: |"]
     for mname in model_sets:
         for n in folders:
             w = {v: statistics.median(wall[(mname, n, v)]) for v in variants}
-            lines.append(f"| {mname} | {n:,} | {n / w['before']:,.0f} | {n / w['after, float32']:,.0f} | "
-                         f"{n / w['after, default']:,.0f} | {w['before'] / w['after, default']:.2f}x |")
+            ratios = ", ".join(f"{b / a:.2f}" for a, b in zip(wall[(mname, n, "after, default")], wall[(mname, n, "before")]))
+            lines.append(f"| {mname} | {n:,} | {n / w['before']:,.0f} | {n / w['after, default']:,.0f} |"
+                         + (f" {n / w['after, float32']:,.0f} |" if float32 else "")
+                         + f" {w['before'] / w['after, default']:.2f}x ({ratios}) |")
     lines.append("")
 
 
