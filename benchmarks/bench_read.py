@@ -111,9 +111,8 @@ def main():
                 f"(1/5/15 min) at start {load0[0]:.1f} / {load0[1]:.1f} / {load0[2]:.1f}, at end "
                 f"{load1[0]:.1f} / {load1[1]:.1f} / {load1[2]:.1f}.")
         text = RESULTS.read_text() if RESULTS.exists() else "# Reading LAMOST files\n"
-        marker = "\n## Before and after"
-        text = text.split(marker)[0].rstrip() + "\n" + marker + f" ({dt.date.today()})\n\n{head}\n\n{table}\n"
-        RESULTS.write_text(text)
+        when = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        RESULTS.write_text(text.rstrip() + f"\n\n## Before and after ({when})\n\n{head}\n\n{table}\n")  # history kept
         print("wrote", RESULTS)
 
 

@@ -185,12 +185,16 @@ def test_permission_denied_says_so(shared_data):
 
 
 def test_pool_workers_die_with_a_killed_parent(tmp_path):
-    """SIGKILL the parent of a worker pool: its workers exit within a few seconds instead of waiting forever."""
+    """SIGKILL the parent of a worker pool: its workers exit within a few seconds instead of waiting
+    forever, and remove the scratch folder they were writing into for it."""
     import signal
 
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    (scratch / "0.bin").write_bytes(b"x" * 1000)
     code = ("import os, sys, time\n"
             "from rgbkit.io.workers import process_pool\n"
-            "pool = process_pool(2)\n"
+            f"pool = process_pool(2, scratch={str(scratch)!r})\n"
             "pids = set()\n"
             "while len(pids) < 2:\n"
             "    pids |= set(pool.map(os.getpid, []) or []) | {pool.submit(os.getpid).result()}\n"
@@ -209,3 +213,4 @@ def test_pool_workers_die_with_a_killed_parent(tmp_path):
     from proc_utils import still_running
 
     assert still_running(pids, 10) == []
+    assert not scratch.exists()

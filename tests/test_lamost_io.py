@@ -163,12 +163,35 @@ def test_read_many_records_refusals_and_goes_on(tmp_path, shared_data):
     assert all(reason for _, reason in refused)
 
 
-def test_read_many_two_workers_matches_serial(shared_data):
-    files = sorted((shared_data / "lamost/dr5").glob("*.fits"))
-    a, _ = read_many(files, progress=False)
-    b, _ = read_many(files, workers=2, progress=False)
-    assert [s.meta.obsid for s in a] == [s.meta.obsid for s in b]
-    np.testing.assert_array_equal(a[3].flux, b[3].flux)
+def test_read_many_two_workers_matches_serial(real_fits, tmp_path, monkeypatch):
+    """Workers hand spectra back through scratch files: the same spectra, metadata and refusals
+    as one process, arrays of their own, and no scratch file left behind."""
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where read_many puts its scratch folder
+    bad = tmp_path / "in" / "cut.fits"
+    bad.parent.mkdir()
+    bad.write_bytes(real_fits[0].read_bytes()[:4000])
+    files = list(real_fits) + [bad]
+    a, ra = read_many(files, progress=False)
+    b, rb = read_many(files, workers=2, progress=False)
+    assert ra == rb and len(ra) == 1 and len(a) == len(real_fits)
+    for x, y in zip(a, b):
+        assert str(x.meta) == str(y.meta)
+        for k in ("wavelength", "flux", "ivar", "and_mask", "or_mask"):
+            assert np.array_equal(getattr(x, k), getattr(y, k)) and getattr(x, k).dtype == getattr(y, k).dtype
+    b[0].flux[:] = 0  # writable, and only its own pixels
+    assert b[1].flux.any() and np.array_equal(b[1].wavelength, a[1].wavelength)
+    assert [p.name for p in tmp_path.iterdir()] == ["in"]
+
+
+def test_read_chunk_without_scratch_space_sends_spectra(real_fits, tmp_path):
+    from rgbkit.io.lamost import _read_chunk, _spectra_from_chunk
+
+    out = str(tmp_path / "missing-folder" / "0.bin")  # cannot be written
+    info = _read_chunk((real_fits[:3], out))
+    got = _spectra_from_chunk(out, info)
+    assert [s.meta.obsid for s, _ in got] == [read_lamost(p).meta.obsid for p in real_fits[:3]]
 
 
 def test_specutils_loader(shared_data):

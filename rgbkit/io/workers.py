@@ -8,6 +8,7 @@ died and the worker was handed to init).
 from __future__ import annotations
 
 import os
+import shutil
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -15,24 +16,28 @@ from concurrent.futures import ProcessPoolExecutor
 POLL_SECONDS = 0.5
 
 
-def _watch(parent: int) -> None:
+def _watch(parent: int, scratch: str | None) -> None:
     while True:
         time.sleep(POLL_SECONDS)
         if os.getppid() != parent:
+            if scratch:  # the parent's scratch folder: nobody else will remove it
+                shutil.rmtree(scratch, ignore_errors=True)
             os._exit(1)  # the parent is gone: nobody will read our results
 
 
-def die_with_parent(initializer=None, *args) -> None:
+def die_with_parent(scratch=None, initializer=None, *args) -> None:
     """Worker initializer: start the watchdog, then run ``initializer(*args)`` if given."""
-    threading.Thread(target=_watch, args=(os.getppid(),), daemon=True, name="rgbkit-parent-watch").start()
+    threading.Thread(target=_watch, args=(os.getppid(), scratch), daemon=True, name="rgbkit-parent-watch").start()
     if initializer is not None:
         initializer(*args)
 
 
-def process_pool(workers: int, initializer=None, initargs=(), mp_context=None) -> ProcessPoolExecutor:
+def process_pool(workers: int, initializer=None, initargs=(), mp_context=None,
+                 scratch: str | None = None) -> ProcessPoolExecutor:
     """A ``ProcessPoolExecutor`` of ``workers`` processes that exit when this process dies.
 
     ``initializer`` must be importable by name when ``mp_context`` is "spawn".
+    ``scratch``: a folder the workers write into for the parent; removed by them if it dies.
     """
     return ProcessPoolExecutor(workers, mp_context=mp_context, initializer=die_with_parent,
-                               initargs=(initializer, *initargs))
+                               initargs=(scratch, initializer, *initargs))
