@@ -71,13 +71,74 @@ def best_rate(fn, n, repeat):
     return n / min(times)
 
 
+PROBE = r"""
+import json, sys, time
+sys.path.insert(0, sys.argv[1])
+from bench_preprocess import make_spectra
+from rgbkit.preprocess import Preprocessor
+n, rep = int(sys.argv[2]), int(sys.argv[3])
+wl, flux, wls, fls = make_spectra(n)
+p = Preprocessor()
+p.run(wl, flux[:512], n_jobs=2)
+out = {}
+for jobs in (1, 2):
+    for name, args in (("shared grid", (wl, flux)), ("per-spectrum grids", (wls, fls))):
+        times = []
+        for _ in range(rep):
+            t = time.perf_counter()
+            p.run(*args, n_jobs=jobs)
+            times.append(time.perf_counter() - t)
+        out[f"{name}, {jobs} thread{'s' if jobs > 1 else ''}"] = n / min(times)
+print(json.dumps(out))
+"""
+
+
+def before_after(before: str, n: int, rep: int, rounds: int) -> str:
+    """``Preprocessor.run`` of another checkout against this one, fresh processes, rounds interleaved."""
+    import json
+    import statistics
+    import subprocess
+    import sys
+
+    here = Path(__file__).resolve().parent
+    who = {"before": Path(before).resolve(), "after": here.parent}
+    res: dict = {}
+    load0 = os.getloadavg()
+    for r in range(rounds):
+        for label, root in (who.items() if r % 2 == 0 else reversed(list(who.items()))):
+            env = {**os.environ, "PYTHONPATH": str(root)}
+            out = subprocess.run([sys.executable, "-c", PROBE, str(here), str(n), str(rep)], env=env, cwd=str(root),
+                                 capture_output=True, text=True, check=True)
+            rates = json.loads(out.stdout.strip().splitlines()[-1])
+            print(f"round {r + 1} {label:6s} " + ", ".join(f"{k} {v:,.0f}/s" for k, v in rates.items()), flush=True)
+            for k, v in rates.items():
+                res.setdefault((k, label), []).append(v)
+    load1 = os.getloadavg()
+    keys = list(dict.fromkeys(k for k, _ in res))
+    lines = [f"`benchmarks/bench_preprocess.py --before {before} --rounds {rounds}`: {n:,} spectra, best of {rep} "
+             f"per round, {rounds} interleaved rounds (fresh processes), median spectra/s and per-round ratios. "
+             f"Load average at start {load0[0]:.1f} / {load0[1]:.1f} / {load0[2]:.1f}, at end "
+             f"{load1[0]:.1f} / {load1[1]:.1f} / {load1[2]:.1f}.", "",
+             "| input, threads | before | after | after / before per round |", "| --- | ---: | ---: | --- |"]
+    for k in keys:
+        b, a = res[(k, "before")], res[(k, "after")]
+        ratios = ", ".join(f"{y / x:.2f}" for x, y in zip(b, a))
+        lines.append(f"| {k} | {statistics.median(b):,.0f} | {statistics.median(a):,.0f} | {ratios} |")
+    return "\n".join(lines)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=10_000)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--write", action="store_true")
+    ap.add_argument("--before", help="another checkout: measure its Preprocessor.run against this one's")
+    ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
     n, rep = args.n, args.repeat
+    if args.before:
+        print(before_after(args.before, n, rep, args.rounds))
+        return
     wl, flux, wls, fls = make_spectra(n)
     grid = target_grid()
     p = Preprocessor()

@@ -485,7 +485,7 @@ class Preprocessor:
         flux,
         z=None,
         keep_stages: bool = False,
-        chunk_size: int = 256,
+        chunk_size: int | None = None,
         n_jobs: int = 1,
         progress: bool = False,
     ) -> PreprocessResult:
@@ -497,11 +497,19 @@ class Preprocessor:
         ``rest_frame`` is on. ``keep_stages`` also returns the resampled,
         normalised and denoised (n, npix) arrays in ``result.stages``.
         Chunks of ``chunk_size`` rows bound memory; ``n_jobs`` threads work on
-        chunks in parallel (NumPy releases the GIL). 256 rows: on a quiet
-        2-core machine, with 2 threads, 30,000-33,000 spectra/s against
-        24,000-29,000 for 64 rows and 26,000 for 1,024 (two interleaved rounds,
-        2026-12-02, benchmarks/results/speed.md); the numbers do not depend on it.
+        chunks in parallel (NumPy releases the GIL). The numbers do not depend
+        on the chunk size; the speed does, through the memory allocator:
+        None = 64 rows for one thread (in the main thread, larger chunks'
+        temporaries were handed back to the system and faulted in again on
+        every chunk, 8-19 page faults a spectrum: 26,000 spectra/s against
+        12,000-14,000 for 128-256 rows), 128 for several threads (36,000-41,000
+        spectra/s with 2, against 29,000-37,000 for 256 and 64);
+        benchmarks/results/speed.md section 13.
         """
+        if chunk_size is None:
+            chunk_size = 64 if n_jobs <= 1 else 128
+        if chunk_size < 1:
+            raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
         if isinstance(flux, (list, tuple)) and not isinstance(wavelength, (list, tuple)) and np.ndim(wavelength) == 1:
             wavelength = [wavelength] * len(flux)  # rows may differ in length: check each
         ragged = isinstance(wavelength, (list, tuple)) or np.ndim(wavelength) == 2
