@@ -47,10 +47,11 @@ __all__ = ["Ensemble", "Prediction", "predict_rows", "ModelFormatError", "MODEL_
 UNITS = {"age": "Gyr", "mass": "Msun"}
 PACKED_BATCH = 256
 """Largest batch of one packed (all-members) forward pass in :meth:`Ensemble.predict`."""
-PACKED_ROWS = 384
-"""Member-spectra per packed pass (batch = this / members, 32-256): the activations of about
-this many stay in a core's cache (3 members: 128 rows, 10: 38; 1.1-1.3x over 128 rows for ten,
-benchmarks/results/speed.md section 13)."""
+PACKED_ROWS = 192
+"""Member-spectra per packed pass on a CPU (batch = this / members, 32-256): the activations of
+about this many stay in a core's cache. bfloat16, one thread, shipped network, spectra/s by batch
+(benchmarks/results/speed.md section 13): 3 members 4,107 at 64 rows against 3,447 at 128; 10
+members 1,215 at 32 against 932 at 128; 5 members flat from 48 to 96."""
 
 
 @dataclass
