@@ -1,7 +1,8 @@
 """Read a plain FITS primary image, or one row of a binary table, straight from its bytes, without astropy.
 
 Parsing every header card with astropy is most of the cost of reading a
-LAMOST file; here the cards are split by hand and the arrays are mapped with
+LAMOST file; here the cards come split from the bounded walk
+(:func:`rgbkit.io.bounded.walk`, one pass), only the wanted ones are typed, and the arrays are mapped with
 ``np.frombuffer``: the 5-row image of a DR1-DR7 file (about 16x less CPU) or
 the first row of the COADD table of a DR8+ file (about 5x). Anything
 unusual (scaled data or columns, long strings, a heap) raises ``ValueError``
