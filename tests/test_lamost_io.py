@@ -189,8 +189,9 @@ def test_read_chunk_without_scratch_space_sends_spectra(real_fits, tmp_path):
     from rgbkit.io.lamost import _read_chunk, _spectra_from_chunk
 
     out = str(tmp_path / "missing-folder" / "0.bin")  # cannot be written
-    info = _read_chunk((real_fits[:3], out))
-    got = _spectra_from_chunk(out, info)
+    chunk = _read_chunk((real_fits[:3], out))
+    assert chunk[0] is False  # sent inline
+    got = _spectra_from_chunk(out, chunk)
     assert [s.meta.obsid for s, _ in got] == [read_lamost(p).meta.obsid for p in real_fits[:3]]
 
 

@@ -377,9 +377,10 @@ _FIELDS = (("wavelength", np.float64), ("flux", np.float32), ("ivar", np.float32
 _BYTES_PER_PIXEL = sum(np.dtype(t).itemsize for _, t in _FIELDS)  # 24: every block stays 8-byte aligned
 
 
-def _read_chunk(job) -> list:
-    """A worker's chunk: read the files, write all their arrays to one scratch file,
-    return (meta, pixels, offset) or (None, reason) per file.
+def _read_chunk(job) -> tuple[bool, list]:
+    """A worker's chunk: read the files, write all their arrays to one scratch file; returns
+    ``(True, [(meta, pixels, offset) or (None, reason) per file])``, or ``(False, [(spectrum,
+    reason) per file])`` when the scratch file could not be written.
 
     Sending the arrays back through the pool's pipe (pickled, ~95 KB a
     spectrum) cost the parent more than reading them did; a scratch file
@@ -401,20 +402,23 @@ def _read_chunk(job) -> list:
     except OSError:  # no room for scratch files: send the spectra the slow way
         with contextlib.suppress(OSError):
             os.unlink(out)
-        return results
-    return info
+        return False, results
+    return True, info
 
 
-def _spectra_from_chunk(out: str, info: list) -> list:
+def _spectra_from_chunk(out: str, chunk: tuple[bool, list]) -> list:
     """(spectrum, None) or (None, reason) per file of a chunk; the scratch file is removed."""
-    if not os.path.exists(out):  # the worker sent the spectra themselves
+    in_file, info = chunk
+    if not in_file:  # the worker sent the spectra themselves
         return info
     with open(out, "rb") as fh:
         size = os.fstat(fh.fileno()).st_size
-        # mapped copy-on-write, not read: the arrays are views of its pages, which outlive the
-        # name until the chunk's last spectrum goes (a plain array: slicing np.memmap costs ~10 us)
-        buf = (np.frombuffer(mmap.mmap(fh.fileno(), size, access=mmap.ACCESS_COPY), dtype=np.uint8)
-               if size else np.empty(0, np.uint8))
+        if size and os.name != "nt":  # (Windows cannot remove a mapped file)
+            # mapped copy-on-write, not read: the arrays are views of its pages, which outlive the
+            # name until the chunk's last spectrum goes (a plain array: slicing np.memmap costs ~10 us)
+            buf = np.frombuffer(mmap.mmap(fh.fileno(), size, access=mmap.ACCESS_COPY), dtype=np.uint8)
+        else:
+            buf = np.frombuffer(fh.read(), dtype=np.uint8).copy()
     os.unlink(out)
     result = []
     for item in info:
@@ -454,8 +458,8 @@ def read_many(paths_or_glob, workers: int = 1, progress: bool = True):
                 process_pool(workers, scratch=tmp) as pool, \
                 tqdm(total=len(paths), desc="reading", disable=not progress) as bar:
             jobs = [(chunk, os.path.join(tmp, f"{k}.bin")) for k, chunk in enumerate(chunks)]
-            for (chunk, out), info in zip(jobs, pool.map(_read_chunk, jobs)):
-                results += _spectra_from_chunk(out, info)
+            for (chunk, out), sent in zip(jobs, pool.map(_read_chunk, jobs)):
+                results += _spectra_from_chunk(out, sent)
                 bar.update(len(chunk))
     else:
         results = (_read_or_reason(p) for p in tqdm(paths, desc="reading", disable=not progress))
