@@ -185,6 +185,17 @@ def test_read_many_two_workers_matches_serial(real_fits, tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["in"]
 
 
+def test_read_many_without_a_temporary_folder(real_fits, monkeypatch):
+    import tempfile
+
+    def refuse(*a, **k):
+        raise PermissionError("read-only file system")
+
+    monkeypatch.setattr(tempfile, "TemporaryDirectory", refuse)
+    spectra, refused = read_many(real_fits[:6], workers=2, progress=False)
+    assert [s.meta.obsid for s in spectra] == [read_lamost(p).meta.obsid for p in real_fits[:6]] and not refused
+
+
 def test_read_chunk_without_scratch_space_sends_spectra(real_fits, tmp_path):
     from rgbkit.io.lamost import _read_chunk, _spectra_from_chunk
 

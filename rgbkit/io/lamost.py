@@ -388,6 +388,8 @@ def _read_chunk(job) -> tuple[bool, list]:
     """
     paths, out = job
     results = [_read_or_reason(path) for path in paths]
+    if out is None:  # no scratch folder
+        return False, results
     info, offset = [], 0
     try:
         with open(out, "wb") as fh:
@@ -454,10 +456,13 @@ def read_many(paths_or_glob, workers: int = 1, progress: bool = True):
         size = max(1, min(128, len(paths) // (4 * workers)))
         chunks = [paths[i:i + size] for i in range(0, len(paths), size)]
         results = []
-        with tempfile.TemporaryDirectory(prefix="rgbkit-read-") as tmp, \
-                process_pool(workers, scratch=tmp) as pool, \
+        try:
+            scratch = tempfile.TemporaryDirectory(prefix="rgbkit-read-")
+        except OSError:  # no writable temporary folder: the workers send their spectra
+            scratch = contextlib.nullcontext(None)
+        with scratch as tmp, process_pool(workers, scratch=tmp) as pool, \
                 tqdm(total=len(paths), desc="reading", disable=not progress) as bar:
-            jobs = [(chunk, os.path.join(tmp, f"{k}.bin")) for k, chunk in enumerate(chunks)]
+            jobs = [(chunk, tmp and os.path.join(tmp, f"{k}.bin")) for k, chunk in enumerate(chunks)]
             for (chunk, out), sent in zip(jobs, pool.map(_read_chunk, jobs)):
                 results += _spectra_from_chunk(out, sent)
                 bar.update(len(chunk))
