@@ -100,13 +100,14 @@ def main():
     lines = ["| files | " + " | ".join(f"{label}, {k}" for label in who for k in ("1 process", "2 workers")) + " |",
              "|---|" + "---:|" * (2 * len(who))]
     for name in sets:
-        cells = [f"{statistics.median(res[(name, label, k)]):,.0f}" for label in who for k in ("1 process", "2 workers")]
+        cells = [f"{statistics.median(v):,.0f} ({min(v):,.0f}-{max(v):,.0f})"
+                 for v in (res[(name, label, k)] for label in who for k in ("1 process", "2 workers"))]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     table = "\n".join(lines)
     print(table)
     if args.write:
         head = (f"Measured {dt.date.today()} by `benchmarks/bench_read.py"
-                f"{' --before ' + args.before if args.before else ''} --rounds {args.rounds}`: files/s, median of "
+                f"{' --before ' + args.before if args.before else ''} --rounds {args.rounds}`: files/s, median (range) of "
                 f"{args.rounds} interleaved rounds, each a fresh process (imports warmed on 50 files). Load average "
                 f"(1/5/15 min) at start {load0[0]:.1f} / {load0[1]:.1f} / {load0[2]:.1f}, at end "
                 f"{load1[0]:.1f} / {load1[1]:.1f} / {load1[2]:.1f}.")
