@@ -248,7 +248,9 @@ class PackedDenseNet1D(nn.Module):
 
     @torch.no_grad()
     def fuse(self) -> "PackedDenseNet1D":
-        """Fold batch norms that follow a convolution into it and merge the parallel kernels.
+        """Fold batch norms that follow a convolution into it and merge the parallel kernels;
+        when the members standardise their input alike, read one batch for all through a dense
+        first convolution (``shared_input``) instead of a copy of the input per member.
 
         Inference only (the network is put in eval mode and can no longer
         train or give back member weights); outputs equal to float32 rounding.
