@@ -308,7 +308,7 @@ def _header_bytes(cards):
 
 
 @pytest.mark.parametrize("filler", [0, 40])  # END in the first or the second 2,880-byte block
-def test_header_split_once_agrees_with_astropy_and_the_card_loop(filler):
+def test_header_split_once_agrees_with_astropy(filler):
     """The walk's one-pass split (END found with bytes.find) gives the cards astropy gives:
     the first of a repeated key, END only as a whole key at a card start, the data offset after END's block."""
     from astropy.io import fits as afits
@@ -326,7 +326,7 @@ def test_header_split_once_agrees_with_astropy_and_the_card_loop(filler):
     ref = afits.Header.fromstring(buf.decode("ascii"))
     hdu = bounded.walk(buf)[0]
     once, start = fastfits.primary_header(buf, hdu=hdu)
-    loop, start2 = fastfits.primary_header(buf)  # the card-by-card parser, no walk
+    loop, start2 = fastfits.primary_header(buf)  # without a walked HDU: walks it itself
     assert once == loop and start == start2 == data_start
     for key in ("OBJNAME", "RA", "DESIG", "ENDX", "EXTEND"):
         assert once[key] == ref[key], key

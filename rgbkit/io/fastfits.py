@@ -53,29 +53,21 @@ def primary_header(buf: bytes, keys=None, hdu=None) -> tuple[dict, int]:
     """The primary header's cards (first occurrence of each key) and the data offset.
 
     ``keys`` (a set): type only those cards (typing each value is most of the cost).
-    ``hdu``: the primary :class:`rgbkit.io.bounded.HDUInfo` of ``buf``, whose walk already
-    split the cards (then only the values are typed here).
+    ``hdu``: the primary :class:`rgbkit.io.bounded.HDUInfo` of ``buf`` when the caller
+    has walked it already; else the header is split here by the same walk.
     """
-    if hdu is not None:
-        if hdu.long_strings:
-            raise ValueError("long-string cards")
-        raw = hdu.raw
-        wanted = raw if keys is None else (k for k in keys if k in raw)
-        return {k: card_value(raw[k]) for k in wanted}, hdu.data_start
-    header, pos = {}, 0
-    while pos + 2880 <= len(buf):
-        block = buf[pos:pos + 2880].decode("ascii")
-        pos += 2880
-        for i in range(0, 2880, 80):
-            card = block[i:i + 80]
-            key = card[:8].rstrip()
-            if key == "END":
-                return header, pos
-            if key == "CONTINUE":
-                raise ValueError("long-string cards")
-            if card[8:10] == "= " and key not in header and (keys is None or key in keys):
-                header[key] = card_value(card[10:])
-    raise ValueError("no END card")
+    if hdu is None:
+        from .bounded import BoundedReadError, walk
+
+        try:
+            hdu = walk(buf)[0]
+        except BoundedReadError as exc:
+            raise ValueError(str(exc)) from None
+    if hdu.long_strings:
+        raise ValueError("long-string cards")
+    raw = hdu.raw
+    wanted = raw if keys is None else (k for k in keys if k in raw)
+    return {k: card_value(raw[k]) for k in wanted}, hdu.data_start
 
 
 _IMAGE_KEYS = {"SIMPLE", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "BSCALE", "BZERO"}
