@@ -248,9 +248,8 @@ class Classifier(Ensemble):
         """
         from tqdm.auto import tqdm
 
-        method, batch_size = self._method(method, batch_size)
+        method, batch_size, net = self._method(method, batch_size)
         Xt = self._inputs(X)
-        net = self.packed_network() if method == "packed" else None
         out = []
         with torch.inference_mode():
             for i in tqdm(range(0, len(Xt), batch_size), disable=not progress, desc="classify"):

@@ -392,19 +392,21 @@ class Ensemble:
             m.to(self.device).eval()
         return torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
 
-    def _method(self, method: str, batch_size: int) -> tuple[str, int]:
-        """The forward method really used ("packed" falls back to "loop") and its batch size."""
+    def _method(self, method: str, batch_size: int) -> tuple[str, int, object]:
+        """The forward method really used ("packed" falls back to "loop"), its batch size
+        and the packed network (None for the other methods)."""
         if method not in ("packed", "loop", "vmap"):
             raise ValueError(f"method must be 'packed', 'loop' or 'vmap', got {method!r}")
         if method == "packed":
-            if self.packed_network() is None:
-                return "loop", batch_size
+            net = self.packed_network()
+            if net is None:
+                return "loop", batch_size, None
             # a few hundred spectra per call keep the N members' activations in cache
             rows = PACKED_BATCH
             if torch.device(self.device).type == "cpu":
                 rows = min(rows, max(32, PACKED_ROWS // len(self.members)))
-            return method, min(batch_size, rows)
-        return method, batch_size
+            return method, min(batch_size, rows), net
+        return method, batch_size, None
 
     def predict(self, X: np.ndarray, batch_size: int = 1024, method: str = "packed",
                 progress: bool = False) -> Prediction:
@@ -417,9 +419,8 @@ class Ensemble:
         """
         from tqdm.auto import tqdm
 
-        method, batch_size = self._method(method, batch_size)
+        method, batch_size, net = self._method(method, batch_size)
         Xt = self._inputs(X)
-        net = self.packed_network() if method == "packed" else None
         out = []
         with torch.inference_mode():
             for i in tqdm(range(0, len(Xt), batch_size), disable=not progress, desc="predict"):

@@ -275,7 +275,7 @@ class PackedDenseNet1D(nn.Module):
                               padding=g.padding, bias=False).to(g.weight)
             dense.weight.copy_(g.weight)
             self.conv0_shared = dense.to(memory_format=torch.channels_last)
-            self._after_conv0 = nn.Sequential(*list(f)[1:])  # the same modules, not copies
+            self._after_conv0 = tuple(f)[1:]  # a plain tuple: the modules stay registered once
         self.fused = True
         return self
 
@@ -300,7 +300,10 @@ class PackedDenseNet1D(nn.Module):
                              f"(batch, {n}, {c.in_channels}, {c.length}), got {tuple(x.shape)}")
         b = x.shape[0]
         if shared and self.shared_input:
-            return self._head(self._after_conv0(self.conv0_shared(self._standardised_once(x))), b)
+            x = self.conv0_shared(self._standardised_once(x))
+            for layer in self._after_conv0:
+                x = layer(x)
+            return self._head(x, b)
         # (batch, L, N, C) memory; standardising per member writes it (one copy, needed anyway)
         x = x.transpose(-1, -2).unsqueeze(2) if shared else x.permute(0, 3, 1, 2)
         if c.standardize_input:
