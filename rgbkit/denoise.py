@@ -41,11 +41,13 @@ shrinkage of the strong continuum/line coefficients outweighs the noise
 removed. ``threshold="universal"`` (Donoho's sigma sqrt(2 ln n)) is the
 textbook alternative, kept as an option.
 
-Haar is implemented directly in NumPy (pairwise sums and differences divided
-by sqrt(2)), ~2x faster than chunked ``pywt.wavedec`` on 2D arrays and ~10x a
-per-row loop (benchmarks/results/preprocess.md); other
+Haar is implemented directly in NumPy (unnormalised pairwise sums and
+differences; the last six levels' coefficients kept in one array so their
+thresholds take a few calls), ~2x faster than chunked ``pywt.wavedec`` on 2D
+arrays and ~10x a per-row loop (benchmarks/results/preprocess.md); other
 wavelets, and lengths not divisible by 2**N, go through PyWavelets. Tests check
-the two paths agree to ~1e-6.
+the two paths agree to ~1e-6, and that a row's result does not depend on the
+rows it is batched with.
 """
 from __future__ import annotations
 
@@ -55,7 +57,6 @@ import numpy as np
 import pywt
 
 THRESHOLD_RULES = ("max_all", "max_level", "universal")
-_SQRT1_2 = np.float32(1.0 / math.sqrt(2.0))
 
 
 def paper_level(n_pixels: int, wavelet: str = "haar") -> int:
@@ -79,38 +80,11 @@ def hard_threshold(d: np.ndarray, t: np.ndarray) -> np.ndarray:
     return np.where(np.abs(d) < t, np.float32(0), d)
 
 
-def haar_wavedec(x: np.ndarray, level: int) -> list[np.ndarray]:
-    """Multi-level Haar DWT of each row, ``pywt.wavedec`` order [cA_N, cD_N, ..., cD_1], float32.
-
-    ``x.shape[-1]`` must be divisible by ``2**level``. cA = (even + odd) / sqrt(2),
-    cD = (even - odd) / sqrt(2), as PyWavelets' ``"haar"``.
-    """
-    x = np.asarray(x, dtype=np.float32)
-    n = x.shape[-1]
-    if n % (1 << level):
-        raise ValueError(f"length {n} is not divisible by 2**{level}")
-    a = x
-    details = []
-    for _ in range(level):
-        even, odd = a[..., 0::2], a[..., 1::2]
-        d = np.subtract(even, odd)
-        d *= _SQRT1_2
-        a = np.add(even, odd)
-        a *= _SQRT1_2
-        details.append(d)
-    return [a] + details[::-1]
-
-
-def haar_waverec(coeffs: list[np.ndarray]) -> np.ndarray:
-    """Inverse of :func:`haar_wavedec`."""
-    a = coeffs[0]
-    for d in coeffs[1:]:
-        out = np.empty(a.shape[:-1] + (2 * a.shape[-1],), dtype=np.float32)
-        np.add(a, d, out=out[..., 0::2])
-        np.subtract(a, d, out=out[..., 1::2])
-        out *= _SQRT1_2
-        a = out
-    return a
+# The last _DEEP levels' coefficients live in one array of blocks of 2**_DEEP
+# values, so their thresholds and shrinkage take a few NumPy calls instead of
+# ~15 a level: the calls' GIL-held overhead kept two threads from scaling
+# (benchmarks/results/speed.md, section 14).
+_DEEP = 6
 
 
 def _absmax(d: np.ndarray) -> np.ndarray:
@@ -144,6 +118,82 @@ def _shrink_inplace(d: np.ndarray, t: np.ndarray, mode: str) -> None:
         d *= np.abs(d) >= t
 
 
+def _haar_denoise(x: np.ndarray, level: int, rule: str, factor: float, mode: str, out: np.ndarray) -> None:
+    """Haar denoising of the rows of ``x`` (float32 (r, n), n divisible by 2**level) into ``out``.
+
+    Works on unnormalised sums A_k and differences D_k of the two halves' sums:
+    level k's coefficients are 2**(k/2) times the orthonormal ones (PyWavelets'),
+    and the thresholds scale with them (soft and hard thresholding commute with
+    a positive scale), so the result is the same with two passes a level
+    fewer. Reconstruction runs on block means, S_k-1 = S_k +- D_k / 2**k (exact
+    powers of two). Only elementwise operations: a row's result does not
+    depend on the other rows.
+    """
+    r, n = x.shape
+    deep = min(_DEEP, level)
+    pair = level - deep
+    details = []
+    a = x
+    for _ in range(pair):
+        even, odd = a[:, 0::2], a[:, 1::2]
+        details.append(np.subtract(even, odd))
+        a = np.add(even, odd)
+    # the deep levels, per block of m values: [sum, D_level (1), ..., D_pair+1 (m/2)]
+    m = 1 << deep
+    q = a.shape[1] // m
+    c = np.empty((r, q, m), dtype=np.float32)
+    for j in range(1, deep + 1):
+        w = m >> j
+        even, odd = a[:, 0::2], a[:, 1::2]
+        c[:, :, w : 2 * w] = np.subtract(even, odd).reshape(r, q, w)
+        a = np.add(even, odd)
+    c[:, :, 0] = a
+    starts = np.array([0] + [m >> j for j in range(deep, 0, -1)])
+
+    # thresholds of levels 1..level, in unnormalised units
+    scale = np.float32(2.0) ** (np.arange(1, level + 1, dtype=np.float32) / np.float32(2))
+    if rule == "universal":
+        finest = details[0] if pair else c[:, :, m // 2 :].reshape(r, -1)
+        sigma = np.median(np.abs(finest), axis=-1, keepdims=True) / np.float32(0.6745 * math.sqrt(2.0))
+        t = (sigma * np.float32(math.sqrt(2.0 * math.log(n)))) * scale
+    else:
+        amax = np.empty((r, level), dtype=np.float32)
+        for k, d in enumerate(details):
+            amax[:, k] = np.maximum(d.max(axis=-1), -d.min(axis=-1))
+        groups = np.maximum.reduceat(np.abs(c).max(axis=1), starts, axis=-1)  # sum, coarsest .. finest
+        amax[:, pair:] = groups[:, :0:-1]
+        if rule == "max_level":
+            t = np.float32(factor) * amax
+        else:  # max_all: one threshold on the orthonormal scale
+            t = np.float32(factor) * (amax / scale).max(axis=-1, keepdims=True) * scale
+
+    # the blocks: the sum's threshold is 0 (kept), then the levels' own; then scaled to means
+    sizes = np.diff(np.append(starts, m))
+    tb = np.concatenate([np.zeros((r, 1), dtype=np.float32), t[:, pair:][:, ::-1]], axis=1)
+    _shrink_inplace(c, np.repeat(tb, sizes, axis=1)[:, None, :], mode)
+    powers = np.concatenate([[level], np.arange(level, pair, -1)]).astype(np.float32)  # S_level, then D_k / 2**k
+    c *= np.repeat(np.float32(2.0) ** -powers, sizes)
+    s = c[:, :, :1]
+    for j in range(deep, 0, -1):
+        w = m >> j
+        d = c[:, :, w : 2 * w]
+        nxt = np.empty((r, q, 2 * w), dtype=np.float32)
+        np.add(s, d, out=nxt[..., 0::2])
+        np.subtract(s, d, out=nxt[..., 1::2])
+        s = nxt
+    s = s.reshape(r, n >> pair)
+    if not pair:
+        out[...] = s
+    for k in range(pair, 0, -1):
+        d = details[k - 1]
+        _shrink_inplace(d, t[:, k - 1 : k], mode)
+        d *= np.float32(2.0**-k)
+        nxt = out if k == 1 else np.empty((r, 2 * s.shape[1]), dtype=np.float32)
+        np.add(s, d, out=nxt[:, 0::2])
+        np.subtract(s, d, out=nxt[:, 1::2])
+        s = nxt
+
+
 def denoise(
     flux: np.ndarray,
     wavelet: str = "haar",
@@ -153,6 +203,7 @@ def denoise(
     mode: str = "soft",
     chunk_size: int = 64,
     engine: str = "auto",
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Wavelet-denoise each row of ``flux`` (shape (n, Nd) or (Nd,)); float32 out, same shape.
 
@@ -168,6 +219,7 @@ def denoise(
     mode : ``"soft"`` (paper, Eq. 5) or ``"hard"``.
     engine : ``"auto"`` (NumPy Haar when possible, else PyWavelets),
         ``"numpy"`` (require the fast path) or ``"pywt"``.
+    out : a float32 array of the input's shape to write the result into (returned).
 
     Rows containing NaN/inf come back as all-NaN (the threshold is undefined);
     the :class:`rgbkit.preprocess.Preprocessor` flags such spectra before this step.
@@ -197,20 +249,24 @@ def denoise(
         raise ValueError(f"engine must be 'auto', 'numpy' or 'pywt', got {engine!r}")
     fast = fast_ok and engine != "pywt"
 
-    out = np.empty_like(x2)
+    if out is None:
+        out = np.empty_like(x)
+    elif out.shape != x.shape or out.dtype != np.float32:
+        raise ValueError(f"out must be float32 of shape {x.shape}, got {out.dtype} {out.shape}")
+    res, out = out, out.reshape(x2.shape)  # a view: writing into out fills res
     with np.errstate(invalid="ignore"):
         for s in range(0, x2.shape[0], chunk_size):
             block = x2[s : s + chunk_size]
             if fast:
-                coeffs = haar_wavedec(block, level)
-            else:
-                coeffs = pywt.wavedec(block, wavelet, level=level, axis=-1)
+                _haar_denoise(block, level, threshold, factor, mode, out[s : s + chunk_size])
+                continue
+            coeffs = pywt.wavedec(block, wavelet, level=level, axis=-1)
             ts = _thresholds(coeffs[1:], threshold, factor, n_pix)
             for d, t in zip(coeffs[1:], ts):
                 _shrink_inplace(d, t, mode)
-            rec = haar_waverec(coeffs) if fast else pywt.waverec(coeffs, wavelet, axis=-1)
-            out[s : s + chunk_size] = rec[..., :n_pix]
-    bad = ~np.isfinite(x2).all(axis=-1)
-    if bad.any():
-        out[bad] = np.nan
-    return out[0] if one_d else out
+            out[s : s + chunk_size] = pywt.waverec(coeffs, wavelet, axis=-1)[..., :n_pix]
+    with np.errstate(invalid="ignore", over="ignore"):
+        finite = np.isfinite(x2.sum())  # a finite sum means no NaN/inf (one pass instead of two)
+    if not finite:
+        out[~np.isfinite(x2).all(axis=-1)] = np.nan
+    return res

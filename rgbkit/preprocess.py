@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import enum
 import json
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Sequence
@@ -94,9 +95,38 @@ def interp_plan(src: np.ndarray, grid: np.ndarray, dtype=np.float32):
     return j, w, inside
 
 
+_PLANS: dict = {}  # recent plans: a survey's spectra share a handful of grids, and chunks repeat them
+_PLANS_LOCK = threading.Lock()
+
+
+def _cached_plan(src: np.ndarray, grid: np.ndarray):
+    """:func:`interp_plan`, remembered (checking the whole grids costs ~2% of making a plan)."""
+    key = (src.size, src[0], src[-1], grid.size, grid[0], grid[-1])
+    hit = _PLANS.get(key)
+    if hit is not None and np.array_equal(hit[0], src) and np.array_equal(hit[1], grid):
+        return hit[2]
+    plan = interp_plan(src, grid)
+    for a in plan:
+        a.flags.writeable = False
+    with _PLANS_LOCK:
+        if len(_PLANS) >= 16:
+            _PLANS.pop(next(iter(_PLANS)))
+        _PLANS[key] = (src.copy(), grid.copy(), plan)
+    return plan
+
+
+def _nonfinite_rows(f: np.ndarray) -> np.ndarray | None:
+    """Boolean mask of rows holding NaN/inf, or None when there are none (one sum finds out)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(f.sum()):
+            return None
+    bad = ~np.isfinite(f)
+    return bad if bad.any() else None
+
+
 def _resample_shared(src: np.ndarray, flux: np.ndarray, grid: np.ndarray, fill_value: float) -> np.ndarray:
     """Rows of ``flux`` all on wavelength ``src`` (strictly increasing, >= 2 px)."""
-    j, w, inside = interp_plan(src, grid)
+    j, w, inside = _cached_plan(src, grid)
     lo = np.take(flux, j, axis=1)
     out = np.take(flux, j + 1, axis=1)
     out -= lo
@@ -159,8 +189,8 @@ def resample(
             f = f[None, :]
         n = f.shape[0]
         flags = np.zeros(n, dtype=np.int32)
-        bad = ~np.isfinite(f)
-        if bad.any():
+        bad = _nonfinite_rows(f)
+        if bad is not None:
             rows = bad.any(axis=1)
             flags[rows] |= Flag.NONFINITE
             f = np.where(bad, np.float32(0), f)
@@ -210,8 +240,8 @@ def resample(
         f = np.zeros((len(rows), ref.size), dtype=np.float32)
         for r, i in enumerate(rows):
             f[r, : fls[i].size] = fls[i]
-        bad = ~np.isfinite(f)
-        if bad.any():
+        bad = _nonfinite_rows(f)
+        if bad is not None:
             flags[np.asarray(rows)[bad.any(axis=1)]] |= Flag.NONFINITE
             f[bad] = 0.0
         res = _resample_shared(ref, f, grid, fill_value)
@@ -441,7 +471,8 @@ class Preprocessor:
 
     # ------------------------------------------------------------------ run
 
-    def _chunk(self, wavelength, flux, z, keep_stages: bool):
+    def _chunk(self, wavelength, flux, z, keep_stages: bool, out: np.ndarray):
+        """Steps 1-5 for one chunk of rows; the denoised spectra are written into ``out``."""
         grid = self.grid
         n_rows = len(flux)
         pre_flags = np.zeros(n_rows, dtype=np.int32)
@@ -466,18 +497,20 @@ class Preprocessor:
         keep, std = std_cut(norm, self.min_std)
         flags[~keep & ((flags & DROP) == 0)] |= Flag.LOW_STD
         if self.denoise:
-            den = denoise(
+            denoise(
                 norm,
                 wavelet=self.wavelet,
                 level=self.n_levels,
                 threshold=self.threshold,
                 factor=self.threshold_factor,
                 mode=self.threshold_mode,
+                chunk_size=n_rows,
+                out=out,
             )
         else:
-            den = norm.copy() if keep_stages else norm
-        stages = {"resampled": res, "normalised": norm, "denoised": den} if keep_stages else {}
-        return den, flags, n_zero, std, stages
+            out[...] = norm
+        stages = {"resampled": res, "normalised": norm, "denoised": out} if keep_stages else {}
+        return flags, n_zero, std, stages
 
     def run(
         self,
@@ -546,8 +579,8 @@ class Preprocessor:
                 wl = list(wl)
             fl = list(flux[s:e]) if ragged else flux[s:e]
             zz = z[s:e] if self.rest_frame else None
-            den, fg, nz, sd, st = self._chunk(wl, fl, zz, keep_stages)
-            X[s:e], flags[s:e], n_zero[s:e], std[s:e] = den, fg, nz, sd
+            fg, nz, sd, st = self._chunk(wl, fl, zz, keep_stages, X[s:e])
+            flags[s:e], n_zero[s:e], std[s:e] = fg, nz, sd
             for k, v in st.items():
                 stages[k][s:e] = v
             return e - s

@@ -6,7 +6,7 @@ import pytest
 import pywt
 from scipy.stats import norm
 
-from rgbkit.denoise import denoise, haar_wavedec, haar_waverec, paper_level, soft_threshold
+from rgbkit.denoise import denoise, paper_level, soft_threshold
 
 
 def _pywt_denoise(x, wavelet="haar", factor=0.05, per_level=True):
@@ -34,17 +34,53 @@ def test_level_formula_hand_values():
             assert paper_level(n, wav) == pywt.dwt_max_level(n, pywt.Wavelet(wav).dec_len)
 
 
-@pytest.mark.parametrize("level", [1, 5, 12])
-def test_fast_haar_matches_pywt(level):
+def _pywt_recipe(x, level, rule, mode):
+    """Reference in float64, one spectrum at a time, for any level, rule and mode."""
+    out = []
+    for row in np.atleast_2d(x).astype(np.float64):
+        c = pywt.wavedec(row, "haar", level=level)
+        if rule == "max_level":
+            ts = [0.05 * np.abs(d).max() for d in c[1:]]
+        elif rule == "max_all":
+            ts = [0.05 * max(np.abs(d).max() for d in c[1:])] * level
+        else:
+            ts = [np.median(np.abs(c[-1])) / 0.6745 * math.sqrt(2 * math.log(row.size))] * level
+        c = [c[0]] + [pywt.threshold(d, t, mode=mode) for d, t in zip(c[1:], ts)]
+        out.append(pywt.waverec(c, "haar"))
+    return np.array(out)
+
+
+@pytest.mark.parametrize("mode", ["soft", "hard"])
+@pytest.mark.parametrize("rule", ["max_level", "max_all", "universal"])
+@pytest.mark.parametrize("level", [1, 5, 6, 7, 12])
+def test_fast_haar_matches_pywt(level, rule, mode):
+    """Levels on both sides of the pairwise / block-matrix split (6 levels in the block),
+    several blocks a row (level < 12), every rule and mode."""
     rng = np.random.default_rng(0)
     x = (np.cumsum(rng.normal(size=(7, 4096)), axis=1) * 0.01 + rng.random((7, 4096))).astype(np.float32)
-    ours = haar_wavedec(x, level)
-    ref = pywt.wavedec(x.astype(np.float64), "haar", level=level, axis=-1)
-    assert len(ours) == len(ref) == level + 1
-    for a, b in zip(ours, ref):
-        assert a.shape == b.shape and a.dtype == np.float32
-        np.testing.assert_allclose(a, b, rtol=2e-6, atol=2e-6 * np.abs(b).max())
-    np.testing.assert_allclose(haar_waverec(ours), x, atol=2e-6 * np.abs(x).max())
+    fast = denoise(x, level=level, threshold=rule, mode=mode, engine="numpy")
+    assert fast.dtype == np.float32 and fast.shape == x.shape
+    np.testing.assert_allclose(fast, _pywt_recipe(x, level, rule, mode), atol=2e-6 * np.abs(x).max())
+
+
+def test_rows_do_not_depend_on_their_batch():
+    """A star's denoised spectrum is the same alone, in a batch, or under any chunk size."""
+    x = np.random.default_rng(9).random((70, 4096)).astype(np.float32)
+    full = denoise(x, chunk_size=70)
+    np.testing.assert_array_equal(denoise(x, chunk_size=7), full)
+    for i in (0, 33, 69):
+        np.testing.assert_array_equal(denoise(x[i]), full[i])
+
+
+def test_out_argument_is_filled_and_checked():
+    x = np.random.default_rng(10).random((5, 4096)).astype(np.float32)
+    out = np.full_like(x, -1)
+    assert denoise(x, out=out) is out
+    np.testing.assert_array_equal(out, denoise(x))
+    one = np.empty(4096, dtype=np.float32)
+    np.testing.assert_array_equal(denoise(x[2], out=one), denoise(x)[2])
+    with pytest.raises(ValueError, match="out must be float32"):
+        denoise(x, out=np.empty((5, 4095), dtype=np.float32))
 
 
 @pytest.mark.parametrize("rule", ["max_level", "max_all", "universal"])
