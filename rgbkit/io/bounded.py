@@ -215,7 +215,7 @@ def _value(text: str):
 # Only the cards that decide structure (and the MRS check) are parsed here; the readers parse the rest.
 _KEYS = {"SIMPLE", "BITPIX", "NAXIS", "PCOUNT", "GCOUNT", "GROUPS", "XTENSION", "EXTNAME", "TFIELDS",
          "DATA_V", "OBSMODE", "RESOLUTION"}
-_KEY_PREFIXES = {"NAXIS", "TFORM", "TTYPE", "TSCAL", "TZERO", "TNULL"}  # all five letters long
+_TABLE_PREFIXES = ("TFORM", "TTYPE", "TSCAL", "TZERO", "TNULL")
 
 
 def _end_card(buf: bytes, start: int) -> int:
@@ -253,7 +253,14 @@ def _header(buf: bytes, start: int, index: int) -> tuple[dict, dict, bool, int]:
     # reversed, so that the first card of a key is the one kept, as FITS readers do
     raw = {c[:8].rstrip(): c[10:] for c in reversed(cards) if c[8:10] == "= "}
     long_strings = any(c.startswith("CONTINUE") for c in cards) if "CONTINUE" in text else False
-    typed = {k: _value(v) for k, v in raw.items() if k in _KEYS or k[:5] in _KEY_PREFIXES}
+    typed = {k: _value(raw[k]) for k in _KEYS if k in raw}
+    # numbered cards only up to NAXIS / TFIELDS, which is all the walk and the readers use
+    for count, prefixes in (("NAXIS", ("NAXIS",)), ("TFIELDS", _TABLE_PREFIXES)):
+        n = typed.get(count)
+        if isinstance(n, int) and not isinstance(n, bool):
+            for k in (f"{p}{i}" for i in range(1, min(n, 999) + 1) for p in prefixes):
+                if k in raw:
+                    typed[k] = _value(raw[k])
     return typed, raw, long_strings, data_start
 
 
