@@ -1,6 +1,6 @@
 """The paper's preprocessing (Li, Bu et al. 2022, Section 3.2), as vectorised steps.
 
-Why ~590 lines in one module: the steps, their flags and the Preprocessor that
+Why ~640 lines in one module: the steps, their flags and the Preprocessor that
 chains them in one pass (fused for speed) share the flag table and the grid;
 splitting them would scatter one pipeline over several files.
 
