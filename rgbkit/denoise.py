@@ -87,6 +87,15 @@ def hard_threshold(d: np.ndarray, t: np.ndarray) -> np.ndarray:
 _DEEP = 6
 
 
+def nonfinite_mask(x: np.ndarray) -> np.ndarray | None:
+    """Where ``x`` holds NaN/inf, or None when nowhere (a finite sum says so in one pass)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(x.sum()):
+            return None
+    bad = ~np.isfinite(x)
+    return bad if bad.any() else None
+
+
 def _absmax(d: np.ndarray) -> np.ndarray:
     """max |d| per row, without an |d| temporary."""
     return np.maximum(d.max(axis=-1), -d.min(axis=-1))
@@ -265,8 +274,7 @@ def denoise(
             for d, t in zip(coeffs[1:], ts):
                 _shrink_inplace(d, t, mode)
             out[s : s + chunk_size] = pywt.waverec(coeffs, wavelet, axis=-1)[..., :n_pix]
-    with np.errstate(invalid="ignore", over="ignore"):
-        finite = np.isfinite(x2.sum())  # a finite sum means no NaN/inf (one pass instead of two)
-    if not finite:
-        out[~np.isfinite(x2).all(axis=-1)] = np.nan
+    bad = nonfinite_mask(x2)
+    if bad is not None:
+        out[bad.any(axis=-1)] = np.nan
     return res

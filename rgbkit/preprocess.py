@@ -30,7 +30,7 @@ from typing import Sequence
 import numpy as np
 import pywt
 
-from .denoise import THRESHOLD_RULES, denoise, paper_level
+from .denoise import THRESHOLD_RULES, denoise, nonfinite_mask, paper_level
 
 WAVE_MIN = 4000.0
 WAVE_MAX = 8096.0
@@ -116,15 +116,6 @@ def _cached_plan(src: np.ndarray, grid: np.ndarray):
     return plan
 
 
-def _nonfinite_rows(f: np.ndarray) -> np.ndarray | None:
-    """Boolean mask of rows holding NaN/inf, or None when there are none (one sum finds out)."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        if np.isfinite(f.sum()):
-            return None
-    bad = ~np.isfinite(f)
-    return bad if bad.any() else None
-
-
 def _resample_shared(src: np.ndarray, flux: np.ndarray, grid: np.ndarray, fill_value: float) -> np.ndarray:
     """Rows of ``flux`` all on wavelength ``src`` (strictly increasing, >= 2 px)."""
     j, j1, w, inside = _cached_plan(src, grid)
@@ -191,7 +182,7 @@ def resample(
             f = f[None, :]
         n = f.shape[0]
         flags = np.zeros(n, dtype=np.int32)
-        bad = _nonfinite_rows(f)
+        bad = nonfinite_mask(f)
         if bad is not None:
             rows = bad.any(axis=1)
             flags[rows] |= Flag.NONFINITE
@@ -242,7 +233,7 @@ def resample(
         f = np.zeros((len(rows), ref.size), dtype=np.float32)
         for r, i in enumerate(rows):
             f[r, : fls[i].size] = fls[i]
-        bad = _nonfinite_rows(f)
+        bad = nonfinite_mask(f)
         if bad is not None:
             flags[np.asarray(rows)[bad.any(axis=1)]] |= Flag.NONFINITE
             f[bad] = 0.0

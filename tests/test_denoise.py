@@ -208,3 +208,14 @@ def test_hard_threshold_keeps_or_kills():
     np.testing.assert_allclose(out[10:12], [1.0, -1.0], atol=1e-6)
     np.testing.assert_allclose(out[40:42], [0.01, 0.01], atol=1e-6)
     assert math.isclose(out.sum(), x.sum(), abs_tol=1e-6)
+
+
+def test_nonfinite_rows_come_back_nan_and_huge_finite_ones_do_not():
+    """The NaN/inf check starts from one sum, which overflows on huge finite values: those rows stay."""
+    x = np.random.default_rng(12).random((4, 4096)).astype(np.float32)
+    x[1, 7], x[2, 9] = np.nan, np.inf
+    x[3] *= np.float32(3e34)  # finite, but the sum of all rows overflows
+    out = denoise(x)
+    assert np.isnan(out[1]).all() and np.isnan(out[2]).all()
+    assert np.isfinite(out[[0, 3]]).all()
+    np.testing.assert_array_equal(out[0], denoise(x[0]))
